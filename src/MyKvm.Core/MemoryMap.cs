@@ -28,6 +28,12 @@ public readonly record struct MemoryMapEntry(ulong Base, ulong Length, MemoryTyp
 /// </summary>
 public static class PcMemoryLayout
 {
+    /// <summary>Scratch page for the flat boot GDT a loader writes (Multiboot, Linux 32-bit entry).</summary>
+    public const ulong BootGdtBase = 0x7000;
+    /// <summary>Page the KVM backend uses for its paging trampoline (KVM cannot start with CR0.PG=1). Loaders keep out.</summary>
+    public const ulong TrampolineBase = 0x8000;
+    /// <summary>Low memory from here to the EBDA is free for loaders' boot data (info structures, command lines).</summary>
+    public const ulong LowBootDataBase = 0x9000;
     public const ulong ConventionalEnd = 0x9FC00;   // 639 KiB, as BDA word 0x413 reports
     public const ulong EbdaBase = 0x9FC00;
     public const ulong VgaHoleStart = 0xA0000;
