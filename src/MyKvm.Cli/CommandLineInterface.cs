@@ -116,7 +116,7 @@ public static class CommandLineInterface
             try
             {
                 var result = machine.Run();
-                if (result.Message is not null && (config.Verbose || result.ExitCode != 0 && !IsGuestExit(result)))
+                if (result.Message is not null && (config.Verbose || result.ExitCode != 0 && !result.ByGuest))
                     stderr.WriteLine($"mykvm: {result.Message}");
                 return result.ExitCode;
             }
@@ -126,9 +126,6 @@ public static class CommandLineInterface
             }
         }
     }
-
-    /// <summary>A debug-exit from the guest is the guest's own verdict: nothing to add unless --verbose.</summary>
-    private static bool IsGuestExit(MachineResult r) => r.CpuExit is null && r.Message?.StartsWith("guest wrote", StringComparison.Ordinal) == true;
 
     private sealed class Options
     {

@@ -6,7 +6,8 @@ using MyKvm.Core;
 namespace MyKvm.Machine;
 
 /// <summary>How a run ended: the process exit code and what to tell the user (null: nothing to say).</summary>
-public sealed record MachineResult(int ExitCode, string? Message, VcpuExitReason? CpuExit = null);
+/// <param name="ByGuest">The guest itself ended the run (debug-exit port, reset): its verdict needs no comment.</param>
+public sealed record MachineResult(int ExitCode, string? Message, VcpuExitReason? CpuExit = null, bool ByGuest = false);
 
 /// <summary>
 /// A PC: RAM, buses, devices, a loaded kernel and one vCPU, run on the calling thread.
@@ -52,7 +53,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         _config = config;
         _log = log;
         _serial = OpenSerial(config);
-        _serial.ExpectMatched += () => RequestExit(0, $"saw the expected text \"{config.Expect}\"");
+        _serial.ExpectMatched += () => End(new MachineResult(0, $"saw the expected text \"{config.Expect}\""));
         try
         {
             Ram = new GuestRam((ulong)config.MemoryMiB << 20);
@@ -105,9 +106,12 @@ public sealed partial class Machine : IDisposable, IMachineControl
         }
     }
 
-    public void RequestExit(int exitCode, string reason)
+    /// <summary>For devices: the guest ends the run.</summary>
+    public void RequestExit(int exitCode, string reason) => End(new MachineResult(exitCode, reason, ByGuest: true));
+
+    private void End(MachineResult result)
     {
-        _requestedEnd ??= new MachineResult(exitCode, reason);
+        _requestedEnd ??= result;
         Signals.Raise(CpuSignals.Stop);
         _wake.Set();
     }
@@ -116,7 +120,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         RequestExit(0, $"the guest reset the machine ({reason}); mykvm stops instead of rebooting");
 
     /// <summary>Called from any thread (Ctrl-C handler, tests).</summary>
-    public void Interrupt() => RequestExit(ExitInterrupted, "interrupted");
+    public void Interrupt() => End(new MachineResult(ExitInterrupted, "interrupted"));
 
     /// <summary>Runs the guest until it ends the run, faults fatally or the timeout passes.</summary>
     public MachineResult Run()
@@ -128,7 +132,11 @@ public sealed partial class Machine : IDisposable, IMachineControl
         StartInputReader();
         try
         {
-            return RunLoop();
+            var result = RunLoop();
+            // With --expect, the text is the verdict: any other ending before it appeared is a failure.
+            if (_config.Expect is not null && !_serial.ExpectSeen && result.ExitCode != ExitInterrupted)
+                result = result with { ExitCode = 1, ByGuest = false, Message = $"\"{_config.Expect}\" did not appear before the run ended ({result.Message})" };
+            return result;
         }
         finally
         {
@@ -161,9 +169,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                     if (WaitForInterrupt() is { } idle) return idle;
                     break;
                 case VcpuExitReason.HaltedForever:
-                    return _requestedEnd ?? (_config.Expect is not null && !_serial.ExpectSeen
-                        ? new MachineResult(1, $"the guest halted with interrupts disabled before \"{_config.Expect}\" appeared", exit.Reason)
-                        : new MachineResult(0, "the guest halted with interrupts disabled", exit.Reason));
+                    return _requestedEnd ?? new MachineResult(0, "the guest halted with interrupts disabled", exit.Reason);
                 case VcpuExitReason.Stopped:
                     if (_requestedEnd is { } stop) return stop;
                     break;
@@ -200,7 +206,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                     continue;
                 }
                 if (_inputClosed)
-                    return new MachineResult(_config.Expect is not null && !_serial.ExpectSeen ? 1 : 0,
+                    return new MachineResult(0,
                         "the guest is halted waiting for an interrupt, but no timer is armed and input is closed");
                 _wake.WaitOne(RemainingWall(TimeSpan.FromMilliseconds(100)));
             }
@@ -228,9 +234,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
 
     private bool TimedOut() => _config.TimeoutSeconds is { } secs && _wall.Elapsed.TotalSeconds >= secs;
 
-    private MachineResult TimeoutResult() => _config.Expect is not null
-        ? new MachineResult(1, $"timeout after {_config.TimeoutSeconds} s: \"{_config.Expect}\" did not appear")
-        : new MachineResult(ExitTimeout, $"timeout after {_config.TimeoutSeconds} s");
+    private MachineResult TimeoutResult() => new(ExitTimeout, $"timeout after {_config.TimeoutSeconds} s");
 
     private void StartInputReader()
     {
