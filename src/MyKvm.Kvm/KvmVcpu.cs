@@ -148,14 +148,26 @@ public sealed unsafe class KvmVcpu : IVcpu
         var fpu = new KvmFpu { Fcw = 0x37F, Mxcsr = 0x1F80 };
         SetFpu(fpu);
         int n = KvmStateConversion.StateMsrs.Length;
+        Span<KvmMsrEntry> msrs = stackalloc KvmMsrEntry[n];
+        KvmStateConversion.WriteMsrs(s, msrs);
+        // KVM_SET_MSRS stops at the first MSR the host refuses; skip it and go on. A refused MSR matters only when
+        // the boot state gives it a value (a host without SYSCALL MSRs, say, is fine for a 32-bit guest).
         byte* buffer = stackalloc byte[sizeof(KvmMsrsHeader) + n * sizeof(KvmMsrEntry)];
-        ((KvmMsrsHeader*)buffer)->Nmsrs = (uint)n;
-        ((KvmMsrsHeader*)buffer)->Pad = 0;
-        KvmStateConversion.WriteMsrs(s, new Span<KvmMsrEntry>(buffer + sizeof(KvmMsrsHeader), n));
-        int written = LibC.Ioctl(_fd, KvmIoctls.SetMsrs, (nint)buffer);
-        if (written < 0) throw KvmException.IoctlFailed("KVM_SET_MSRS", Marshal.GetLastPInvokeError());
-        if (written != n)
-            throw new KvmException(KvmErrorKind.Failed, $"KVM_SET_MSRS: the host refused MSR 0x{KvmStateConversion.StateMsrs[written]:x}");
+        for (int done = 0; done < n;)
+        {
+            ((KvmMsrsHeader*)buffer)->Nmsrs = (uint)(n - done);
+            ((KvmMsrsHeader*)buffer)->Pad = 0;
+            msrs[done..].CopyTo(new Span<KvmMsrEntry>(buffer + sizeof(KvmMsrsHeader), n - done));
+            int written = LibC.Ioctl(_fd, KvmIoctls.SetMsrs, (nint)buffer);
+            if (written < 0) throw KvmException.IoctlFailed("KVM_SET_MSRS", Marshal.GetLastPInvokeError());
+            done += written;
+            if (done < n)
+            {
+                if (msrs[done].Data != 0)
+                    throw new KvmException(KvmErrorKind.Unsupported, $"KVM_SET_MSRS: this host's KVM refuses MSR 0x{msrs[done].Index:x} (value 0x{msrs[done].Data:x})");
+                done++;
+            }
+        }
     }
 
     private VcpuState ReadState()
