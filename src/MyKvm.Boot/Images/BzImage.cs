@@ -82,7 +82,8 @@ internal sealed class BzImage
         int present = data.Length - image.SetupSize;
         if (present == 0)
             throw new BootException($"{path}: truncated: no protected-mode kernel after the 0x{image.SetupSize:x}-byte setup");
-        if (declared > (ulong)present)
+        // syssize counts 16-byte paragraphs rounded up, so the last one may be short (memtest86+ 6.10's is).
+        if (declared > (ulong)present + 15)
             throw new BootException($"{path}: truncated: syssize says the protected-mode kernel is 0x{declared:x} bytes but only 0x{present:x} follow the setup");
         return image;
     }
