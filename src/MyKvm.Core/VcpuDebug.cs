@@ -100,4 +100,10 @@ public interface IVcpuDebug
     /// Null (the default) means no calls at all.
     /// </summary>
     Func<VcpuEvent, bool>? EventHook { get; set; }
+
+    /// <summary>
+    /// The debugger changed guest RAM behind the CPU's back (gdb <c>M</c>/<c>X</c>, the monitor): drop anything cached
+    /// from [<paramref name="physicalAddress"/>, +<paramref name="length"/>), such as decoded instructions.
+    /// </summary>
+    void NotifyMemoryWritten(ulong physicalAddress, int length);
 }
