@@ -257,9 +257,9 @@ public sealed unsafe class KvmVcpu : IVcpu
     {
         ThrowIfDisposed();
         long budgetNs = Math.Max(1, instructionBudget);
-        _signal.Enter(_fd);
         try
         {
+            _signal.Enter(_fd);
             long start = Stopwatch.GetTimestamp();
             long deadline = (ulong)budgetNs >= MaxSliceNs ? long.MaxValue : start + (long)(budgetNs * (Stopwatch.Frequency / 1e9));
             if (deadline != long.MaxValue) _signal.ArmSlice(budgetNs);
