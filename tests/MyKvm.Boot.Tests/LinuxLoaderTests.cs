@@ -228,10 +228,14 @@ public sealed class LinuxLoaderTests : IDisposable
     [Fact]
     public void InitrdTooLarge_IsRejected()
     {
-        using var small = new GuestRam(16UL << 20);
-        string initrd = _dir.Write("big.img", new byte[15 << 20]);
+        using var small = new GuestRam(4UL << 20);
+        string initrd = _dir.Write("big.img", new byte[3 << 20]);
         var e = Fails(new BootRequest { KernelPath = MemtestIa32, InitrdPath = initrd }, small);
-        Assert.StartsWith($"{initrd}: initrd ({15 << 20} bytes) too large for guest memory", e.Message);
+        Assert.StartsWith($"{initrd}: initrd ({3 << 20} bytes) too large for guest memory", e.Message);
+        // What does fit goes just below the end of RAM.
+        string fits = _dir.Write("fits.img", new byte[2 << 20]);
+        var r = KernelLoader.Load(small, new BootRequest { KernelPath = MemtestIa32, InitrdPath = fits });
+        Assert.Equal(2u << 20, small.Read32(r.InitialState.Rsi + 0x218));
     }
 
     [Fact]
