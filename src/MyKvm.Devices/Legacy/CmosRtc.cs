@@ -288,7 +288,13 @@ public sealed class CmosRtc : IPortDevice
     private void AdvanceSeconds(long count)
     {
         const long Day = 86400;
-        if (count > 2 * Day && TryGetDateTime(out var dt))
+        if (count > 3 * Day && !TryGetChipDate(out _))
+        {
+            // Out-of-range values written by the guest: a day of stepping carries every field back into range.
+            StepSeconds(Day + 1);
+            count -= Day + 1;
+        }
+        if (count > 2 * Day && TryGetChipDate(out var dt))
         {
             // Jump most of the way; the last day is stepped so a matching alarm is still seen.
             long jump = count - Day;
@@ -299,14 +305,29 @@ public sealed class CmosRtc : IPortDevice
             _day = later.Day; _month = later.Month; _year = later.Year % 100;
             count = Day;
         }
-        // A guest-written non-date cannot take the shortcut; bound the work (a year of stepping is ~0.3 s).
-        count = Math.Min(count, 366 * Day);
+        StepSeconds(Math.Min(count, 2 * Day));
+    }
+
+    private void StepSeconds(long count)
+    {
         for (long i = 0; i < count; i++)
         {
             StepOneSecond();
             _flags |= CUpdate;
             if (AlarmMatches()) _flags |= CAlarm;
         }
+    }
+
+    /// <summary>The registers as a date in 2000–2099 (the chip knows no century), if they form one.</summary>
+    private bool TryGetChipDate(out DateTime dt)
+    {
+        dt = default;
+        int year = 2000 + _year;
+        if (_year > 99 || _month is < 1 or > 12 || _day < 1 || _day > DateTime.DaysInMonth(year, _month) ||
+            _hour > 23 || _min > 59 || _sec > 59)
+            return false;
+        dt = new DateTime(year, _month, _day, _hour, _min, _sec, DateTimeKind.Unspecified);
+        return true;
     }
 
     /// <summary>The chip's carry chain, tolerant of out-of-range values a guest may have written.</summary>
