@@ -87,6 +87,7 @@ public class PagingTrampolineTests
         target.Cr4 = VcpuState.Cr4PAE;
         target.Efer = VcpuState.EferNXE;
         target.Cr0 |= VcpuState.Cr0PG;
+        (target.Rax, target.Rcx, target.Rdx) = (0x2BAD_B002, 0x1111, 0x2222);
         PagingTrampoline.Write(ram, target);
         Assert.Equal(
         [
@@ -100,7 +101,9 @@ public class PagingTrampolineTests
             "mov cr3, eax",
             "mov eax, 0x80000011",
             "mov cr0, eax",
-            "mov eax, 0",
+            "mov ecx, 0x1111",
+            "mov edx, 0x2222",
+            "mov eax, 0x2badb002",
             "jmp 0x00100000",
         ], Disassemble(ram, PagingTrampoline.Base, 32));
     }

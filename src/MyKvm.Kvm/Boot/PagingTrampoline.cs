@@ -20,7 +20,7 @@ public sealed record TrampolineEntry(VcpuState EntryState, PageTablePatch? Patch
 /// <item>writes EFER (WRMSR) when the target has any EFER bit, including LME for long mode;</item>
 /// <item>loads CR4 (PSE/PAE/...), CR3 and CR0 (with PG) from the target state (SDM Vol. 3A §9.8.5 and §9.9.1:
 /// PAE before PG, and a branch right after setting PG);</item>
-/// <item>32-bit target: restores EAX (the only register it used) and jumps near to the entry point;</item>
+/// <item>32-bit target: restores EAX (and ECX/EDX after a WRMSR), the only registers it used, and jumps near to the entry point;</item>
 /// <item>64-bit target: far-jumps through its own one-entry GDT (a copy of the target CS descriptor, at the
 /// target selector's index) into 64-bit code that loads the target GDTR, every general-purpose register,
 /// and jumps to the 64-bit entry point through a memory operand.</item>
@@ -98,6 +98,11 @@ public static class PagingTrampoline
 
         if (!longMode)
         {
+            if (efer != 0)
+            {
+                code.MovR32Imm(Reg.Ecx, (uint)target.Rcx);
+                code.MovR32Imm(Reg.Edx, (uint)target.Rdx);
+            }
             code.MovR32Imm(Reg.Eax, (uint)target.Rax);
             if (target.InterruptsEnabled) code.Sti();
             code.JmpRel32((uint)target.Rip, Base);
