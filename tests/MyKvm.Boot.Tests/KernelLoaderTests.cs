@@ -128,7 +128,8 @@ public sealed class KernelLoaderTests : IDisposable
         // Random damage to real images must end in a BootException or a successful load, nothing else.
         var rng = new Random(1234);
         string[] sources = [Guests.Get("mbinfo.elf"), Guests.Get("ministos.elf"), "/boot/memtest86+ia32.bin"];
-        for (int i = 0; i < 300; i++)
+        using var ram = new GuestRam(8UL << 20);
+        for (int i = 0; i < 150; i++)
         {
             byte[] f = File.ReadAllBytes(sources[i % sources.Length]);
             int hits = 1 + rng.Next(8);
@@ -140,7 +141,6 @@ public sealed class KernelLoaderTests : IDisposable
             }
             if (rng.Next(5) == 0) f = f[..rng.Next(f.Length)];
             string k = _dir.Write($"fuzz{i}.bin", f);
-            using var ram = new GuestRam(8UL << 20);
             try
             {
                 KernelLoader.Load(ram, new BootRequest { KernelPath = k, CommandLine = "x" });
