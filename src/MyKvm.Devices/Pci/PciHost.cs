@@ -48,8 +48,8 @@ public sealed class PciBus
 /// <summary>
 /// PCI configuration mechanism #1 (PCI 3.0 §3.2.2.3.2): CONFIG_ADDRESS at 0xCF8 (dword accesses only),
 /// CONFIG_DATA at 0xCFC–0xCFF. Register it over ports 0xCF8–0xCFF (<see cref="FirstPort"/>, <see cref="PortCount"/>).
-/// Byte port 0xCF9 is the PIIX reset control register (82371SB datasheet §4.1.2): writing bit 2 (RST_CPU)
-/// asks the machine for a reset, the way Linux's <c>reboot=pci</c> and SeaBIOS reboot a PC.
+/// Byte port 0xCF9 is the PIIX reset control register (82371SB datasheet §4.1.2), which shares the dword with
+/// CONFIG_ADDRESS: byte accesses to it are passed to <c>resetControl</c> (Legacy's <c>ResetControlRegister</c>).
 /// </summary>
 public sealed class PciHost : IPortDevice
 {
@@ -57,14 +57,15 @@ public sealed class PciHost : IPortDevice
     public const int PortCount = 8;
     private const uint AddressMask = 0x80FF_FFFC; // enable, bus, device, function, register; bits 30:24 and 1:0 reserved
 
-    private readonly IMachineControl? _control;
+    private readonly IPortDevice? _resetControl;
     private uint _address;
-    private byte _resetControl;
 
-    public PciHost(PciBus bus, IMachineControl? control = null)
+    /// <param name="bus">PCI bus 0.</param>
+    /// <param name="resetControl">The device behind byte port 0xCF9 (the reset control register), if any.</param>
+    public PciHost(PciBus bus, IPortDevice? resetControl = null)
     {
         Bus = bus;
-        _control = control;
+        _resetControl = resetControl;
     }
 
     public PciBus Bus { get; }
@@ -73,7 +74,7 @@ public sealed class PciHost : IPortDevice
     public uint PortRead(ushort port, int size)
     {
         if (port == 0xCF8 && size == 4) return _address;
-        if (port == 0xCF9 && size == 1) return _resetControl;
+        if (port == 0xCF9 && size == 1) return _resetControl?.PortRead(port, 1) ?? 0xFF;
         if (port >= 0xCFC && TryDecode(port, size, out int bus, out int dev, out int fn, out int offset))
             return Bus.Read(bus, dev, fn, offset, size);
         return size switch { 1 => 0xFF, 2 => 0xFFFF, _ => 0xFFFF_FFFF };
@@ -88,10 +89,7 @@ public sealed class PciHost : IPortDevice
         }
         if (port == 0xCF9 && size == 1)
         {
-            // Bits 1 (SYS_RST) and 3 (FULL_RST) only select the kind of reset; bit 2 starts it.
-            _resetControl = (byte)(value & 0x0A);
-            if ((value & 0x04) != 0)
-                _control?.RequestReset("PCI reset control register (0xCF9)");
+            _resetControl?.PortWrite(port, 1, value);
             return;
         }
         if (port >= 0xCFC && TryDecode(port, size, out int bus, out int dev, out int fn, out int offset))

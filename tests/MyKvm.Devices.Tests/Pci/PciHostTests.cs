@@ -5,11 +5,11 @@ namespace MyKvm.Devices.Tests.Pci;
 
 public class PciHostTests
 {
-    private sealed class RecordingControl : IMachineControl
+    private sealed class RecordingControl : IPortDevice
     {
-        public List<string> Resets { get; } = [];
-        public void RequestExit(int exitCode, string reason) { }
-        public void RequestReset(string reason) => Resets.Add(reason);
+        public List<(ushort Port, int Size, uint Value)> Writes { get; } = [];
+        public uint PortRead(ushort port, int size) => 0x0A;
+        public void PortWrite(ushort port, int size, uint value) => Writes.Add((port, size, value));
     }
 
     private static (IoBus io, PciBus bus, RecordingControl control) Make()
@@ -105,14 +105,14 @@ public class PciHostTests
     }
 
     [Fact]
-    public void ResetControlRegisterRequestsReset()
+    public void ByteAccessesToCf9GoToTheResetControlRegister()
     {
         var (io, _, control) = Make();
-        io.Write(0xCF9, 1, 0x02);
-        Assert.Empty(control.Resets);
-        Assert.Equal(0x02u, io.Read(0xCF9, 1));
+        io.Write(0xCF8, 4, 0x8000_0000);
         io.Write(0xCF9, 1, 0x06);
-        Assert.Single(control.Resets);
+        Assert.Equal([(0xCF9, 1, 0x06u)], control.Writes);
+        Assert.Equal(0x0Au, io.Read(0xCF9, 1));
+        Assert.Equal(0x8000_0000u, io.Read(0xCF8, 4)); // the configuration address is untouched
     }
 
     [Fact]
