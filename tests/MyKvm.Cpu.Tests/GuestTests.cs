@@ -12,6 +12,6 @@ public class GuestTests
         var exit = m.Run();
         Assert.True(exit.Reason == VcpuExitReason.Stopped, $"{exit.Reason}: {exit.Detail}\nserial: {m.Serial.Output}");
         Assert.Equal(0, m.Exit.Code);
-        Assert.Equal("my first kernel\nmultiboot magic ok\n", m.Serial.Output.ToString().Replace("\r\n", "\n"));
+        Assert.Equal("my first kernel\nmultiboot magic ok\n", m.Serial.Text);
     }
 }

@@ -9,11 +9,14 @@ namespace MyKvm.Cpu.Tests;
 internal sealed class SerialCapture : IPortDevice
 {
     public readonly StringBuilder Output = new();
-    public uint PortRead(ushort port, int size) => port == 0x3FD ? 0x60u : 0u;
+    private byte _lcr;
+    public uint PortRead(ushort port, int size) => port == 0x3FD ? 0x60u : port == 0x3FB ? _lcr : 0u;
     public void PortWrite(ushort port, int size, uint value)
     {
-        if (port == 0x3F8) Output.Append((char)(value & 0xFF));
+        if (port == 0x3FB) _lcr = (byte)value;
+        else if (port == 0x3F8 && (_lcr & 0x80) == 0) Output.Append((char)(value & 0xFF));   // DLAB=0: THR
     }
+    public string Text => Output.ToString().Replace("\r\n", "\n");
 }
 
 /// <summary>QEMU's isa-debug-exit at 0xf4: records the code and stops the CPU.</summary>
