@@ -128,6 +128,9 @@ public sealed unsafe class KvmVcpu : IVcpu
             TrampolineDescription = t.Description;
         }
         LoadState(entry);
+        // kvm_run still describes the old state until the next exit: ask for an interrupt window rather than trust it.
+        _run->ReadyForInterruptInjection = 0;
+        _run->IfFlag = 0;
     }
 
     public VcpuState GetState()
