@@ -98,6 +98,12 @@ public static class CommandLineInterface
             stderr.WriteLine($"mykvm: {e.Message}");
             return ExitBadInput;
         }
+        catch (Kvm.KvmException e)
+        {
+            // No /dev/kvm, no permission, a KVM that refuses the VM: the host cannot run this, not the user's input.
+            stderr.WriteLine($"mykvm: {e.Message}");
+            return Machine.Machine.ExitUnsupported;
+        }
 
         using (machine)
         {

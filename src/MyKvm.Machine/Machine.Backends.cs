@@ -1,19 +1,34 @@
 using MyKvm.Core;
 using MyKvm.Cpu;
+using MyKvm.Kvm;
 
 namespace MyKvm.Machine;
 
 public sealed partial class Machine
 {
-    private static (Accelerator Accel, string Reason) ChooseBackend(MachineConfig config) => config.Accel switch
+    /// <summary>
+    /// <c>--accel auto</c> probes KVM with a short paged guest (some hosts' KVM runs only unpaged code) and falls back to
+    /// the software CPU, saying why.
+    /// </summary>
+    private static (Accelerator Accel, string Reason) ChooseBackend(MachineConfig config)
     {
-        Accelerator.Kvm => throw new ConfigException("--accel kvm: the KVM backend is not available in this build yet; use --accel soft"),
-        Accelerator.Auto => (Accelerator.Soft, "accel auto: using the software CPU (KVM backend not available in this build)"),
-        _ => (Accelerator.Soft, "accel soft: the software x86 CPU"),
-    };
+        switch (config.Accel)
+        {
+            case Accelerator.Kvm:
+                return (Accelerator.Kvm, "accel kvm: /dev/kvm");
+            case Accelerator.Auto:
+                var probe = KvmProbe.Run(KvmOptionsFor(config));
+                return (probe.Usable ? Accelerator.Kvm : Accelerator.Soft, KvmProbe.DescribeAutoChoice(probe));
+            default:
+                return (Accelerator.Soft, "accel soft: the software x86 CPU");
+        }
+    }
 
-    private static IVcpu CreateVcpu(Accelerator accel, VcpuContext context) => accel switch
+    private static KvmOptions KvmOptionsFor(MachineConfig config) => new() { InKernelIrqchip = config.KvmIrqchip, StrictMmio = false };
+
+    private IVcpu CreateVcpu(Accelerator accel, VcpuContext context) => accel switch
     {
+        Accelerator.Kvm => KvmVcpu.Create(context, KvmOptionsFor(_config)),
         _ => new SoftCpu(context),
     };
 }

@@ -1,3 +1,4 @@
+using MyKvm.Core;
 using MyKvm.Boot;
 
 namespace MyKvm.Machine;

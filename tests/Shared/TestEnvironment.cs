@@ -8,6 +8,11 @@ public static class TestEnvironment
 {
     private static readonly Lazy<string> Root = new(() =>
     {
+        var baked = System.Reflection.Assembly.GetExecutingAssembly()
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "MyKvmRepoRoot")?.Value;
+        if (baked is not null && File.Exists(Path.Combine(baked, "MyKvm.slnx"))) return baked;
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "MyKvm.slnx")))
             dir = dir.Parent;
