@@ -40,6 +40,26 @@ public interface IInterruptController
 }
 
 /// <summary>
+/// An interrupt controller that is part of the CPU: the local APIC. Besides the INTA cycle it owns CR8 (TPR[7:4],
+/// Intel SDM Vol. 3A §10.8.6.1) and a few MSRs (IA32_APIC_BASE 0x1B, IA32_TSC_DEADLINE 0x6E0). A backend finds it
+/// as <see cref="CpuSignals.Controller"/> and passes it MOV CR8 and the RDMSR/WRMSR of every MSR it owns.
+/// </summary>
+public interface ILocalInterruptController : IInterruptController
+{
+    /// <summary>MOV to/from CR8: the task-priority class (0–15).</summary>
+    ulong Cr8 { get; set; }
+
+    /// <summary>True for the MSRs this controller implements (the CPU must then not handle them itself).</summary>
+    bool OwnsMsr(uint msr);
+
+    /// <summary>RDMSR of an owned MSR.</summary>
+    ulong ReadMsr(uint msr);
+
+    /// <summary>WRMSR of an owned MSR; false means the value is invalid and the CPU raises #GP(0).</summary>
+    bool WriteMsr(uint msr, ulong value);
+}
+
+/// <summary>
 /// Asynchronous signals to a vCPU, checked by the software CPU before every instruction with one read
 /// (so devices and the host never call into the CPU). The interrupt controller drives <see cref="Intr"/>;
 /// the machine sets <see cref="Stop"/> to end the run and <see cref="Attention"/> to make
