@@ -26,7 +26,7 @@ public readonly record struct IpiRecord(ApicDeliveryMode Mode, byte Vector, int 
 /// configuration. Time comes from the machine clock through the <see cref="TimerQueue"/>.
 /// </para>
 /// </summary>
-public sealed class LocalApic : IMmioDevice, IInterruptController
+public sealed class LocalApic : IMmioDevice, ILocalInterruptController
 {
     public const ulong DefaultBase = 0xFEE0_0000;
     public const ulong MmioSize = 0x1000;
@@ -125,6 +125,12 @@ public sealed class LocalApic : IMmioDevice, IInterruptController
     }
 
     public byte TaskPriority => (byte)_tpr;
+
+    public bool OwnsMsr(uint msr) => msr is MsrApicBase or MsrTscDeadline;
+
+    public ulong ReadMsr(uint msr) => TryReadMsr(msr, out ulong v) ? v : 0;
+
+    public bool WriteMsr(uint msr, ulong value) => TryWriteMsr(msr, value);
 
     /// <summary>Handles RDMSR of IA32_APIC_BASE and IA32_TSC_DEADLINE; false for other MSRs.</summary>
     public bool TryReadMsr(uint msr, out ulong value)

@@ -329,6 +329,19 @@ public class LocalApicTests
     }
 
     [Fact]
+    public void BackendsReachMsrsAndCr8ThroughTheControllerInterface()
+    {
+        var lapic = Assert.IsAssignableFrom<ILocalInterruptController>(_signals.Controller);
+        Assert.True(lapic.OwnsMsr(0x1B));
+        Assert.True(lapic.OwnsMsr(0x6E0));
+        Assert.False(lapic.OwnsMsr(0x10));
+        Assert.Equal(0xFEE0_0900UL, lapic.ReadMsr(0x1B));
+        Assert.False(lapic.WriteMsr(0x1B, 0xFEE0_0D00)); // x2APIC: #GP
+        lapic.Cr8 = 3;
+        Assert.Equal(0x30u, R(0x80));
+    }
+
+    [Fact]
     public void NmiIpiToSelfRaisesNmi()
     {
         EnableApic();
