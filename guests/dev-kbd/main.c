@@ -110,7 +110,8 @@ void kmain(uint32_t magic, uint32_t info)
     }
     line[len] = 0;
     kprintf("line: %s\n", line);
-    kprintf("scan codes: %u\n", scancodes);
+    /* (The scan-code count is not printed: when releases arrive depends on the host's key injection.) */
+    if (scancodes == 0) fail("no scan codes");
     kprintf("dev-kbd: ok\n");
     guest_exit(0);
 }

@@ -10,8 +10,10 @@ namespace MyKvm.Devices.Legacy;
 /// <para>
 /// Transmission is instantaneous: a THR write reaches <c>output</c> at once, LSR.THRE and LSR.TEMT are always
 /// set, and the THRE interrupt is re-armed right after each byte (a real UART would do the same a character
-/// time later). Bytes from the host wait in an unbounded queue "on the wire" and enter the receive FIFO
-/// as room frees, so host input never overruns the FIFO.
+/// time later). Bytes from the host wait in a queue "on the wire" and enter the receiver one character time
+/// apart at the programmed baud rate (at once when no timers are given), and only while there is room,
+/// so host input never overruns the FIFO and a guest that resets its FIFO at start-up loses at most what a
+/// real line would have delivered by then.
 /// </para>
 /// <para>
 /// The interrupt output is not gated by MCR.OUT2: xv6 and JOS program MCR=0 and still expect interrupts,
@@ -57,6 +59,8 @@ public sealed class Uart16550 : IPortDevice
     private readonly Action<byte> _output;
     private readonly IClock? _clock;
     private readonly DeviceTimer? _timeoutTimer;
+    private readonly DeviceTimer? _receiveTimer;
+    private long _nextReceiveNs;
 
     // Receive FIFO entries: data byte in bits 0..7, its LSR error bits (PE/FE/BI) in bits 8..15.
     private readonly ushort[] _rxFifo = new ushort[FifoSize];
@@ -87,6 +91,7 @@ public sealed class Uart16550 : IPortDevice
         {
             _clock = timers.Clock;
             _timeoutTimer = timers.Create("uart-rx-timeout", _ => OnCharacterTimeout());
+            _receiveTimer = timers.Create("uart-rx", _ => OnReceiveTimer());
         }
     }
 
@@ -334,9 +339,24 @@ public sealed class Uart16550 : IPortDevice
     private void FillFromHost()
     {
         // In loopback the receiver is disconnected from the serial input; host bytes wait.
-        if (Loopback) return;
-        while (_rxCount < RxCapacity && _hostInput.Count > 0)
-            ReceiveCharacter(_hostInput.Dequeue());
+        if (Loopback || _hostInput.Count == 0 || _rxCount >= RxCapacity) return;
+        if (_receiveTimer is null || _clock is null)
+        {
+            while (_rxCount < RxCapacity && _hostInput.Count > 0)
+                ReceiveCharacter(_hostInput.Dequeue());
+            return;
+        }
+        if (!_receiveTimer.Armed) _receiveTimer.Arm(Math.Max(_clock.NowNs, _nextReceiveNs));
+    }
+
+    /// <summary>The next host byte has finished arriving on the line.</summary>
+    private void OnReceiveTimer()
+    {
+        if (Loopback || _hostInput.Count == 0 || _rxCount >= RxCapacity) return;   // re-armed when there is room
+        ReceiveCharacter(_hostInput.Dequeue());
+        _nextReceiveNs = _clock!.NowNs + CharacterTimeNs();
+        FillFromHost();
+        UpdateIrq();
     }
 
     private void ClearRxFifo()

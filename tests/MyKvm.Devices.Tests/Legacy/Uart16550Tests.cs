@@ -92,13 +92,16 @@ public class Uart16550Tests
     [Fact]
     public void FifoTriggerLevelGatesRxDataInterrupt()
     {
-        var u = NewUart(new TestTime());
+        var time = new TestTime();
+        var u = NewUart(time);
         Out(u, 2, 0x81);                  // FIFO on, trigger 8
         Out(u, 1, Uart16550.IerRxData);
         Assert.Equal(0xC1, In(u, 2));
-        u.ReceiveInput("1234567"u8);
+        long charNs = u.CharacterTimeNs();
+        u.ReceiveInput("12345678"u8);
+        time.Advance(7 * charNs - 1);
         Assert.False(_irq.Level);          // 7 < 8 and no timeout yet
-        u.ReceiveInput("8"u8);
+        time.Advance(charNs);
         Assert.True(_irq.Level);
         Assert.Equal(0xC4, In(u, 2));
         In(u, 0);                          // 7 left: below the trigger level
@@ -113,8 +116,11 @@ public class Uart16550Tests
         Out(u, 3, 0x80); Out(u, 0, 1); Out(u, 1, 0); Out(u, 3, 0x03);   // 115200 8N1: 10 bits a character
         Out(u, 2, 0xC1);                  // FIFO on, trigger 14
         Out(u, 1, Uart16550.IerRxData);
-        u.ReceiveInput("ab"u8);
         long charNs = 10L * 16 * 1_000_000_000 / Uart16550.InputClockHz;
+        Assert.Equal(charNs, u.CharacterTimeNs());
+        u.ReceiveInput("ab"u8);
+        time.Advance(charNs);              // 'b' arrives a character time after 'a'
+        Assert.False(_irq.Level);
         time.Advance(4 * charNs - 100);
         Assert.False(_irq.Level);
         time.Advance(200);
@@ -127,6 +133,39 @@ public class Uart16550Tests
         Assert.Equal((byte)'b', In(u, 0));
         time.Advance(10 * charNs);
         Assert.False(_irq.Level);          // FIFO empty: no more timeouts
+    }
+
+    [Fact]
+    public void HostInputArrivesAtTheBaudRate()
+    {
+        var time = new TestTime();
+        var u = NewUart(time);
+        Out(u, 3, 0x80); Out(u, 0, 12); Out(u, 1, 0); Out(u, 3, 0x03);   // 9600 8N1
+        long charNs = u.CharacterTimeNs();
+        Assert.InRange(charNs, 1_040_000, 1_042_000);
+        u.ReceiveInput("xyz"u8);
+        time.Advance(0);
+        Assert.Equal(1, In(u, 5) & 1);     // the first byte needs no wait
+        Assert.Equal((byte)'x', In(u, 0));
+        Assert.Equal(0, In(u, 5) & 1);     // the second is still on the line
+        time.Advance(charNs);
+        Assert.Equal((byte)'y', In(u, 0));
+        time.Advance(charNs);
+        Assert.Equal((byte)'z', In(u, 0));
+        Assert.Equal(0, u.PendingInput);
+    }
+
+    [Fact]
+    public void PacedInputWaitsForRoomInsteadOfOverrunning()
+    {
+        var time = new TestTime();
+        var u = NewUart(time);              // 16450 mode: a one-byte receiver
+        u.ReceiveInput("pq"u8);
+        time.Advance(10 * u.CharacterTimeNs());
+        Assert.Equal(0, In(u, 5) & Uart16550.LsrOverrun);
+        Assert.Equal((byte)'p', In(u, 0));
+        time.Advance(u.CharacterTimeNs());
+        Assert.Equal((byte)'q', In(u, 0));
     }
 
     [Fact]
