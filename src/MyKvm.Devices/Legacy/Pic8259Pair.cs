@@ -43,6 +43,13 @@ public sealed class Pic8259Pair : IPortDevice, IInterruptController
     /// <summary>True while the master's INT output is asserted.</summary>
     public bool InterruptPending => _master.Output;
 
+    /// <summary>
+    /// Raised with the new level whenever the master's INT output changes (both edges), for a local APIC whose
+    /// LINT0 follows the 8259 (ExtINT virtual wire). The output also drives <see cref="CpuSignals.Intr"/> of
+    /// the signals given to the constructor.
+    /// </summary>
+    public event Action<bool>? OutputChanged;
+
     // Read-outs for tests, the monitor and the debugger.
     public byte MasterIrr => _master.Irr;
     public byte MasterIsr => _master.Isr;
@@ -132,6 +139,7 @@ public sealed class Pic8259Pair : IPortDevice, IInterruptController
         // Raise (not just set) so a backend blocked in HLT or KVM_RUN is kicked.
         if (output) _signals.Raise(CpuSignals.Intr);
         else _signals.Clear(CpuSignals.Intr);
+        OutputChanged?.Invoke(output);
     }
 
     private sealed class Line(Pic8259Pair pic, int irq) : IIrqLine

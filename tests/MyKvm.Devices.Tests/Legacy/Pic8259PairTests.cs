@@ -348,6 +348,19 @@ public class Pic8259PairTests
     }
 
     [Fact]
+    public void OutputChangedReportsBothEdges()
+    {
+        var levels = new List<bool>();
+        _pic.OutputChanged += levels.Add;
+        InitStandard();
+        _pic.GetIrqLine(3).Pulse();
+        _pic.GetIrqLine(4).Pulse();         // already high: no event
+        _pic.Acknowledge();                 // IR3 in service blocks IR4
+        Eoi();
+        Assert.Equal(new[] { true, false, true }, levels);
+    }
+
+    [Fact]
     public void KickedWhenIntrRises()
     {
         int kicks = 0;

@@ -41,3 +41,17 @@ public class BochsConsoleTests
         Assert.Equal(0xE9u, dev.PortRead(0xE9, 1));
     }
 }
+
+public class PostCodePortTests
+{
+    [Fact]
+    public void KeepsTheLastCode()
+    {
+        var port = new PostCodePort();
+        port.PortWrite(0x80, 1, 0x1234);
+        port.PortWrite(0x80, 1, 0x55);
+        Assert.Equal(0x55, port.LastCode);
+        Assert.Equal(2, port.Writes);
+        Assert.Equal(0x55u, port.PortRead(0x80, 1));
+    }
+}
