@@ -111,6 +111,9 @@ public sealed class LocalApic : IMmioDevice, ILocalInterruptController
         UpdateIntr();
     }
 
+    /// <summary>Re-reads the 8259's output (call after anything that may have lowered it: its ports, its IRQ inputs).</summary>
+    public void RefreshPic() => UpdateIntr();
+
     // ------------------------------------------------------------------ CPU side
 
     /// <summary>CR8 is TPR[7:4] (SDM Vol. 3A §10.8.6.1).</summary>

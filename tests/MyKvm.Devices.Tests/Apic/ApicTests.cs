@@ -485,3 +485,69 @@ public class IoApicTests
         public void Set(bool level) => action(level);
     }
 }
+
+public class PcInterruptSystemTests
+{
+    private readonly CpuSignals _signals = new();
+    private readonly IoBus _io = new();
+    private readonly MmioBus _mmio = new();
+    private readonly PcInterruptSystem _irqs;
+
+    public PcInterruptSystemTests()
+    {
+        _irqs = new PcInterruptSystem(_signals, new TimerQueue(new ManualClock()));
+        _irqs.RegisterOn(_io, _mmio);
+        // 8259 initialisation as a kernel does it: vectors 0x20/0x28, everything unmasked.
+        foreach (var (port, v) in new (ushort, uint)[] { (0x20, 0x11), (0xA0, 0x11), (0x21, 0x20), (0xA1, 0x28), (0x21, 4), (0xA1, 2), (0x21, 1), (0xA1, 1), (0x21, 0), (0xA1, 0) })
+            _io.Write(port, 1, v);
+    }
+
+    private bool Intr => (_signals.Flags & CpuSignals.Intr) != 0;
+
+    [Fact]
+    public void ThePicReachesTheCpuThroughTheApicAfterReset()
+    {
+        Assert.Same(_irqs.LocalApic, _signals.Controller);
+        _irqs.IsaIrq(0).Pulse();
+        Assert.True(Intr);
+        Assert.Equal(0x20, _signals.Controller!.Acknowledge());
+        _io.Write(0x20, 1, 0x20); // EOI
+        Assert.False(Intr);
+    }
+
+    [Fact]
+    public void MaskingAPendingPicInterruptLowersIntr()
+    {
+        _irqs.IsaIrq(1).Pulse();
+        Assert.True(Intr);
+        _io.Write(0x21, 1, 0xFF);
+        Assert.False(Intr); // without the refresh the CPU would take a spurious IRQ 7 here
+    }
+
+    [Fact]
+    public void IsaIrqsAlsoReachTheIoApic()
+    {
+        _mmio.Write(0xFEE000F0, 4, 0x1FF);         // APIC on
+        _mmio.Write(0xFEE00350, 4, 0x10700);       // LINT0 masked: the 8259 is out of the picture
+        _mmio.Write(0xFEC00000, 4, 0x10 + 2 * 2);  // pin 2 -> vector 0x30
+        _mmio.Write(0xFEC00010, 4, 0x30);
+        _irqs.IsaIrq(0).Pulse();
+        Assert.True(Intr);
+        Assert.Equal(0x30, _signals.Controller!.Acknowledge());
+        _mmio.Write(0xFEC00000, 4, 0x10 + 2 * 14); // IRQ 14 on pin 14, still masked
+        _irqs.IsaIrq(14).Pulse();
+        Assert.False(Intr);
+    }
+
+    [Fact]
+    public void WithoutApicThePicDrivesIntrItself()
+    {
+        var signals = new CpuSignals();
+        var irqs = new PcInterruptSystem(signals, new TimerQueue(new ManualClock()), withApic: false);
+        Assert.Same(irqs.Pic, signals.Controller);
+        Assert.Null(irqs.LocalApic);
+        var mmio = new MmioBus();
+        irqs.RegisterOn(new IoBus(), mmio);
+        Assert.False(mmio.IsClaimed(0xFEE00000));
+    }
+}
