@@ -724,7 +724,7 @@ internal static unsafe partial class Ops
     {
         uint ax = (uint)s->Regs[0] & 0xFFFF;
         bool adj = (ax & 0xF) > 9 || GetAF(s);
-        if (adj) { uint al = (ax - 6) & 0xFF; uint ah = ((ax >> 8) - 1) & 0xFF; ax = (ah << 8) | al; }
+        if (adj) { ax = (ax - 6) & 0xFFFF; ax = (ax & 0xFF) | (((ax >> 8) - 1) & 0xFF) << 8; }   // the borrow of AX-6 reaches AH too
         ax &= 0xFF0F;
         *(ushort*)&s->Regs[0] = (ushort)ax;
         SetExplicit<B8>(s, ax & 0xFF, adj, false, adj);

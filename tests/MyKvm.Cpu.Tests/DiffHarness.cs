@@ -21,13 +21,19 @@ internal sealed class DiffHarness : IDisposable
     public const uint FlagMask = 0xCD5;      // CF PF AF ZF SF DF OF
 
     private readonly TestMachine _m = new(1 << 20);
-    private readonly Unicorn _uc = new();
+    private Unicorn _uc = NewUnicorn();
     private int _softVector = -1;
     private static readonly byte[] Hlts = Enumerable.Repeat((byte)0xF4, 0x1000).ToArray();
 
+    private static Unicorn NewUnicorn()
+    {
+        var uc = new Unicorn();
+        uc.Map(0, 0x10000);
+        return uc;
+    }
+
     public DiffHarness()
     {
-        _uc.Map(0, 0x10000);
         _m.Cpu.ExceptionObserver = e => { if (_softVector < 0) _softVector = e.Vector; };
     }
 
@@ -86,7 +92,16 @@ internal sealed class DiffHarness : IDisposable
         _uc.Read(DataBase, data);
         var stack = new byte[StackSize];
         _uc.Read(StackBase, stack);
-        return new DiffResult(regs, eip, _uc.Reg(Unicorn.EFLAGS), data, stack, _uc.Interrupt, note);
+        int vector = _uc.Interrupt;
+        if (vector < 0 && err == 10) { vector = 6; note = null; }     // UC_ERR_INSN_INVALID: #UD
+        var result = new DiffResult(regs, eip, _uc.Reg(Unicorn.EFLAGS), data, stack, vector, note);
+        if (_uc.Interrupt >= 0)
+        {
+            // Unicorn keeps exception state across runs (the next exception becomes #DF): start afresh.
+            _uc.Dispose();
+            _uc = NewUnicorn();
+        }
+        return result;
     }
 
     private static bool IsHltAt(DiffCase c, uint eip)

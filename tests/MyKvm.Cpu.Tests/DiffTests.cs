@@ -106,12 +106,14 @@ internal static class CaseGen
                 int rel = rng.Next(-0x700, 0x700);
                 ib = imm == 4 ? BitConverter.GetBytes(rel) : BitConverter.GetBytes((short)rel);
             }
+            if (branch && imm == 1 && ib[0] == 0xFE) ib[0] = 0x10;     // not a jump to itself
             if (f.Setup == Setup.Enter) { ib[0] = (byte)rng.Next(0, 64); ib[1] = 0; ib[2] = (byte)rng.Next(0, 5); }
             if (f.Name == "ret Iw") { ib[0] = (byte)rng.Next(0, 32); ib[1] = 0; }
             if (f.Setup == Setup.ShiftSmall16 && o16) ib[0] = (byte)rng.Next(0, 17);
             code.AddRange(ib);
         }
         if (branch && o16) return null;          // 16-bit IP truncation would leave the code page
+        if (f.Name.StartsWith("bswap") && o16) return null;     // BSWAP r16 is undefined
         switch (f.Setup)
         {
             case Setup.String:
