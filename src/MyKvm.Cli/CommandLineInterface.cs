@@ -209,6 +209,21 @@ public static class CommandLineInterface
             Description = "Comma-separated trace categories, printed on stderr: io (port and MMIO accesses no device claims). Example: --trace io",
             HelpName = "LIST",
         };
+        public readonly Option<string[]> Disk = new("--disk", "--hda")
+        {
+            Description = "A raw disk image on the IDE controller (repeat for more: primary master, slave, secondary...). Example: --disk scratch.img",
+            HelpName = "PATH",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        public readonly Option<string[]> Drive = new("--drive")
+        {
+            Description = "A disk, QEMU style: file=PATH[,index=0..3][,snapshot=on][,readonly=on]. Example: --drive file=disk.img,index=2,snapshot=on",
+            HelpName = "SPEC",
+        };
+        public readonly Option<bool> Snapshot = new("--snapshot")
+        {
+            Description = "Keep disk writes in memory: the images are never modified. Example: --disk os.img --snapshot",
+        };
         public readonly Option<bool> Verbose = new("--verbose", "-v")
         {
             Description = "Say which boot protocol and CPU backend were chosen and why, and how the run ended. Example: -v",
@@ -224,7 +239,7 @@ public static class CommandLineInterface
             var root = new RootCommand(Overview)
             {
                 File, Memory, Kernel, Initrd, Modules, BootProtocolOption, Accel, KvmIrqchip, Serial, Display,
-                Timeout, Expect, Clock, Rtc, Trace, Verbose, CommandLine,
+                Timeout, Expect, Clock, Rtc, Trace, Disk, Drive, Snapshot, Verbose, CommandLine,
             };
             return root;
         }
@@ -275,8 +290,20 @@ public static class CommandLineInterface
                 trace.Add(cat);
             }
 
+            var drives = new List<DriveConfig>();
+            bool snapshot = p.GetValue(Snapshot);
+            foreach (var disk in p.GetValue(Disk) ?? [])
+                drives.Add(new DriveConfig(Path.GetFullPath(disk), drives.Count, snapshot));
+            foreach (var spec in p.GetValue(Drive) ?? [])
+            {
+                var drive = DriveConfig.Parse(spec, drives.Count);
+                drives.Add(snapshot ? drive with { Snapshot = true } : drive);
+            }
+            if (drives.Count > 4) throw new ConfigException("at most 4 IDE disks (--disk/--drive)");
+
             return new MachineConfig
             {
+                Drives = drives,
                 MemoryMiB = memory,
                 Boot = new BootRequest
                 {

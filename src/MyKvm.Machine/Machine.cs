@@ -35,6 +35,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
     private volatile bool _inputClosed;
     private MachineResult? _requestedEnd;
     private bool _disposed;
+    private TerminalMode? _terminal;
 
     public GuestRam Ram { get; }
     public MachineClock Clock { get; }
@@ -140,6 +141,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         }
         finally
         {
+            _terminal?.Dispose();
             _serial.Flush();
             OnStopped();
         }
@@ -161,6 +163,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                 : Math.Clamp(Timers.NextDeadline - Clock.NowNs, 1, 10_000_000); // KVM: nanoseconds of wall time
             var exit = Vcpu.Run(budget);
             _serial.Flush();
+            RefreshDisplay();
             switch (exit.Reason)
             {
                 case VcpuExitReason.BudgetExhausted:
@@ -236,16 +239,34 @@ public sealed partial class Machine : IDisposable, IMachineControl
 
     private MachineResult TimeoutResult() => new(ExitTimeout, $"timeout after {_config.TimeoutSeconds} s");
 
+    /// <summary>
+    /// Serial input: a stream the caller gave, piped standard input (<c>echo help | mykvm ...</c>), or the terminal
+    /// in raw mode with the Ctrl-A escape. Read on a background thread, handed to the UART on the vCPU thread.
+    /// </summary>
     private void StartInputReader()
     {
         Stream? input = _config.SerialInput;
+        ConsoleEscape? escape = null;
         if (input is null)
         {
-            if (_config.Serial.Kind != SerialKind.Stdio || !Console.IsInputRedirected)
+            if (_config.Serial.Kind != SerialKind.Stdio)
             {
-                // A terminal: raw-mode input comes with the terminal display mode; until then only piped input types into the guest.
-                _inputClosed = !(_config.Serial.Kind == SerialKind.Stdio && !Console.IsInputRedirected);
-                if (_inputClosed) return;
+                _inputClosed = true;
+                return;
+            }
+            if (!Console.IsInputRedirected)
+            {
+                _terminal = TerminalMode.TryEnterRaw();
+                if (_terminal is null)
+                {
+                    _inputClosed = true;
+                    return;
+                }
+                escape = new ConsoleEscape(() => End(new MachineResult(0, "quit from the console (Ctrl-A x)")), text =>
+                {
+                    var bytes = System.Text.Encoding.ASCII.GetBytes(text);
+                    Console.OpenStandardError().Write(bytes);
+                });
             }
             input = Console.OpenStandardInput();
         }
@@ -257,7 +278,9 @@ public sealed partial class Machine : IDisposable, IMachineControl
                 int n;
                 while ((n = input.Read(buf, 0, buf.Length)) > 0)
                 {
-                    _hostInput.Enqueue(buf[..n]);
+                    var bytes = escape is null ? buf[..n] : escape.Filter(buf.AsSpan(0, n));
+                    if (bytes.Length == 0) continue;
+                    _hostInput.Enqueue(bytes);
                     Signals.Raise(CpuSignals.Attention);
                     _wake.Set();
                 }
@@ -282,7 +305,9 @@ public sealed partial class Machine : IDisposable, IMachineControl
     {
         if (_disposed) return;
         _disposed = true;
+        _terminal?.Dispose();
         Vcpu?.Dispose();
+        DisposeDevices();
         _serial.Dispose();
         Ram?.Dispose();
         _wake.Dispose();

@@ -52,6 +52,43 @@ public sealed record DisplayTarget(DisplayKind Kind, string? Path = null)
     };
 }
 
+/// <summary>A disk on the IDE controller: index 0–3 = primary master, primary slave, secondary master, secondary slave.</summary>
+public sealed record DriveConfig(string Path, int Index, bool Snapshot = false, bool ReadOnly = false)
+{
+    /// <summary>Parses QEMU-style <c>file=PATH[,index=N][,snapshot=on][,readonly=on]</c>.</summary>
+    public static DriveConfig Parse(string text, int defaultIndex)
+    {
+        string? path = null;
+        int index = defaultIndex;
+        bool snapshot = false, readOnly = false;
+        foreach (var part in text.Split(','))
+        {
+            int eq = part.IndexOf('=');
+            string key = eq < 0 ? part : part[..eq], value = eq < 0 ? "" : part[(eq + 1)..];
+            switch (key)
+            {
+                case "file" when value.Length > 0: path = System.IO.Path.GetFullPath(value); break;
+                case "index" when int.TryParse(value, out int i) && i is >= 0 and <= 3: index = i; break;
+                case "snapshot": snapshot = ParseOnOff(value, text); break;
+                case "readonly": readOnly = ParseOnOff(value, text); break;
+                case "format" when value == "raw": break;
+                case "if" when value == "ide": break;
+                case "media" when value == "disk": break;
+                default: throw new ConfigException($"--drive {text}: cannot use '{part}' (file=PATH, index=0..3, snapshot=on|off, readonly=on|off, format=raw, if=ide)");
+            }
+        }
+        if (path is null) throw new ConfigException($"--drive {text}: needs file=PATH");
+        return new DriveConfig(path, index, snapshot, readOnly);
+    }
+
+    private static bool ParseOnOff(string value, string text) => value switch
+    {
+        "on" or "" or "true" => true,
+        "off" or "false" => false,
+        _ => throw new ConfigException($"--drive {text}: expected on or off, not '{value}'"),
+    };
+}
+
 /// <summary>Everything that defines one run of a machine: what the CLI and a .boot file say.</summary>
 public sealed record MachineConfig
 {
@@ -75,6 +112,7 @@ public sealed record MachineConfig
     /// <summary>Serial input: null reads standard input when it is not a terminal.</summary>
     public Stream? SerialInput { get; init; }
     public bool KvmIrqchip { get; init; }
+    public IReadOnlyList<DriveConfig> Drives { get; init; } = [];
 }
 
 /// <summary>A configuration error: one line for the user, exit code 2.</summary>
