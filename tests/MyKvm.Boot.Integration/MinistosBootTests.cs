@@ -65,6 +65,15 @@ public sealed class MinistosBootTests : IDisposable
     }
 
     [Fact]
+    public void TheSampleBootFileInTheRepository()
+    {
+        _ = Kernel; _ = Hello; _ = Greet; _ = Initramfs;   // built
+        string boot = Path.Combine(Guests.RepoRoot, "guests", "ministos", "ministos.boot");
+        var r = _cli.Run("-f", boot);
+        AssertReport(r, 128, "init.mode=tests greet.who=world", [Hello, Greet], Initramfs);
+    }
+
+    [Fact]
     public void Mixed_BootFileWithCommandLineOverrides()
     {
         string boot = _cli.Write("mixed.boot", $"""
