@@ -66,5 +66,31 @@ internal sealed class GuestBuilder : IDisposable
         return (pde & 0xFFFF_F000) + ((linear >> 12) & 0x3FF) * 4;
     }
 
+    /// <summary>Loads an ELF32's PT_LOAD segments at their physical addresses (bss zeroed), as a Multiboot loader would.</summary>
+    public void LoadElf32(string path)
+    {
+        var f = File.ReadAllBytes(path);
+        uint phoff = BitConverter.ToUInt32(f, 0x1C);
+        int phentsize = BitConverter.ToUInt16(f, 0x2A), phnum = BitConverter.ToUInt16(f, 0x2C);
+        for (int i = 0; i < phnum; i++)
+        {
+            int o = (int)phoff + i * phentsize;
+            if (BitConverter.ToUInt32(f, o) != 1) continue;
+            uint offset = BitConverter.ToUInt32(f, o + 4), paddr = BitConverter.ToUInt32(f, o + 12);
+            uint filesz = BitConverter.ToUInt32(f, o + 16), memsz = BitConverter.ToUInt32(f, o + 20);
+            Ram.Fill(paddr, (int)memsz, 0);
+            Ram.Write(paddr, f.AsSpan((int)offset, (int)filesz));
+        }
+    }
+
+    /// <summary>The address of the first occurrence of <paramref name="bytes"/> at or after <paramref name="from"/>.</summary>
+    public ulong Find(ulong from, params byte[] bytes)
+    {
+        var span = Ram.GetSpan(from, 0x1000);
+        int i = span.IndexOf(bytes);
+        if (i < 0) throw new InvalidOperationException("pattern not found");
+        return from + (ulong)i;
+    }
+
     public void Dispose() => Ram.Dispose();
 }

@@ -30,6 +30,8 @@ public sealed class Disassembler
         _formatter.Options.UppercaseHex = false;
         _formatter.Options.FirstOperandCharIndex = 7;
         _formatter.Options.BranchLeadingZeros = false;
+        _formatter.Options.SmallHexNumbersInDecimal = false;
+        _formatter.Options.ShowSymbolAddress = true;
         _formatter.Options.SpaceAfterOperandSeparator = syntax == AsmSyntax.Intel;
         Syntax = syntax;
     }

@@ -52,12 +52,10 @@ public sealed class FaultExplainer
         }
         sb.AppendLine("  -> triple fault: a fault while delivering #DF shuts the CPU down (SDM Vol. 3A §6.15, interrupt 8)");
 
-        string? root = RootCause(chain);
-        if (root is not null)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"Root cause: {root}");
-        }
+        var (trigger, blocker) = Summary(chain);
+        sb.AppendLine();
+        if (trigger is not null) sb.AppendLine($"What happened:        {trigger}");
+        if (blocker is not null) sb.AppendLine($"Why it was fatal:     {blocker}");
         for (int i = 0; i < chain.Count; i++)
         {
             sb.AppendLine();
@@ -77,20 +75,29 @@ public sealed class FaultExplainer
         return sb.ToString();
     }
 
-    /// <summary>One line naming the most likely root cause of a chain, or null.</summary>
-    public string? RootCause(IReadOnlyList<FaultRecord> chain)
+    /// <summary>
+    /// The chain in two lines: what the first exception was (with its diagnosis), and why it could not be handled
+    /// (the first fault raised while delivering an event: a bad gate, an unusable stack).
+    /// </summary>
+    public (string? Trigger, string? Blocker) Summary(IReadOnlyList<FaultRecord> chain)
     {
-        foreach (var r in chain)
+        string? trigger = null, blocker = null;
+        if (chain.Count > 0)
         {
-            var (_, diagnosis) = Diagnose(r);
-            if (diagnosis is not null)
-            {
-                var e = r.Event;
-                string at = r.State is { } s ? $" at {Where(s, e)}" : "";
-                return $"{Exceptions.Mnemonic(e.Vector)}{at}: {diagnosis}";
-            }
+            var r = chain[0];
+            var (_, d) = Diagnose(r);
+            string at = r.State is { } s ? $" at {Where(s, r.Event)}" : "";
+            trigger = $"{Exceptions.Mnemonic(r.Event.Vector)} {Exceptions.Name(r.Event.Vector)}{at}{(d is null ? "" : ": " + d)}";
         }
-        return null;
+        foreach (var r in chain.Skip(1))
+        {
+            if (r.Event.DeliveringVector < 0) continue;
+            var (_, d) = Diagnose(r);
+            if (d is null) continue;
+            blocker = $"{Exceptions.Mnemonic(r.Event.Vector)} while delivering {Exceptions.Mnemonic(r.Event.DeliveringVector)}: {d}";
+            break;
+        }
+        return (trigger, blocker);
     }
 
     private string Where(VcpuState s, VcpuEvent e)

@@ -101,7 +101,7 @@ public sealed class SymbolTable
 
     public bool TryGetAddress(string name, out ulong address)
     {
-        if (_byName.TryGetValue(name, out var s))
+        if (Find(name) is { } s)
         {
             address = s.Address;
             return true;
@@ -110,7 +110,12 @@ public sealed class SymbolTable
         return false;
     }
 
-    public Symbol? Find(string name) => _byName.GetValueOrDefault(name);
+    /// <summary>
+    /// The symbol named <paramref name="name"/>, or else gcc's clone of it (<c>name.constprop.0</c>, <c>name.isra.0</c>,
+    /// <c>name.part.0</c>), so users can say the name they wrote.
+    /// </summary>
+    public Symbol? Find(string name) =>
+        _byName.GetValueOrDefault(name) ?? _byAddress.FirstOrDefault(s => s.Name.StartsWith(name + ".", StringComparison.Ordinal) && s.Kind == SymbolKind.Function);
 
     /// <summary>The symbol covering <paramref name="address"/>: sized symbols by their size, others up to the next symbol in the same section.</summary>
     public bool TryLookup(ulong address, out Symbol symbol, out ulong offset)

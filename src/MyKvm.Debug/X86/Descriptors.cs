@@ -204,10 +204,10 @@ public static class DescriptorTables
     {
         if (!gate.ValidIdtType)
             return gate.Low == 0 && gate.High == 0
-                ? $"IDT entry {vector} is empty (all zero): not a gate, so delivery raises #GP with error code 0x{vector * 8 + 2:x} (IDT bit set)"
-                : $"IDT entry {vector} has type {gate.Type} ({gate.TypeName}{(gate.SystemBit ? ", S=1" : "")}), which is not a valid gate type: #GP(0x{vector * 8 + 2:x})";
+                ? $"IDT entry {vector} is empty (all zero): not a gate, so delivery raises #GP"
+                : $"IDT entry {vector} has type {gate.Type} ({gate.TypeName}{(gate.SystemBit ? ", S=1" : "")}), which is not a valid gate type, so delivery raises #GP";
         if (!gate.Present)
-            return $"IDT entry {vector} is not present (P=0): delivery raises #NP with error code 0x{vector * 8 + 2:x}";
+            return $"IDT entry {vector} is not present (P=0), so delivery raises #NP";
         if (gate.Type == 5) return null;
         ushort sel = gate.Selector;
         if ((sel & ~3) == 0)
