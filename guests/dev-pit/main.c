@@ -84,7 +84,7 @@ void kmain(uint32_t magic, uint32_t info)
     irq_unmask(0);
     while (ticks == 0) wait_for_interrupt();
     sti();
-    if (!channel2_wait(PIT_HZ / 50)) fail("channel 2 OUT did not rise");   /* 20 ms of quiet */
+    if (!channel2_wait(PIT_HZ / 200)) fail("channel 2 OUT did not rise");  /* 5 ms of quiet */
     cli();
     kprintf("mode 0 on IRQ 0: %u interrupt\n", ticks);
     outb(0x43, 0xE2);
