@@ -99,7 +99,7 @@ internal static unsafe partial class X86
         int acc = (s->Cpl == 3 ? AccUser : 0) | AccWrite;
         if (!Translate(s, lin, acc, out _)) return false;
         ulong last = (lin + (ulong)(size - 1)) & s->LinMask;
-        if ((last & ~0xFFFUL) != (lin & ~0xFFFUL) && !Translate(s, last, acc, out _)) return false;
+        if ((last & ~0xFFFUL) != (lin & ~0xFFFUL) && !Translate(s, last & ~0xFFFUL, acc, out _)) return false;
         return true;
     }
 
@@ -111,7 +111,7 @@ internal static unsafe partial class X86
         int acc = s->Cpl == 3 ? AccUser : 0;
         if (!Translate(s, lin, acc, out _)) return false;
         ulong last = (lin + (ulong)(size - 1)) & s->LinMask;
-        if ((last & ~0xFFFUL) != (lin & ~0xFFFUL) && !Translate(s, last, acc, out _)) return false;
+        if ((last & ~0xFFFUL) != (lin & ~0xFFFUL) && !Translate(s, last & ~0xFFFUL, acc, out _)) return false;
         return true;
     }
 
@@ -128,7 +128,7 @@ internal static unsafe partial class X86
             v = PhysRead(s, p0, T.Bytes);
             return true;
         }
-        if (!Translate(s, last, acc, out ulong p1)) return false;
+        if (!Translate(s, last & ~0xFFFUL, acc, out ulong p1)) return false;   // CR2 = first byte on the next page
         int n0 = 0x1000 - (int)(lin & 0xFFF);
         ulong lo = PhysRead(s, p0, n0 >= 8 ? 8 : n0, exact: true);
         ulong hi = PhysRead(s, p1 & ~0xFFFUL, T.Bytes - n0, exact: true);
@@ -147,7 +147,7 @@ internal static unsafe partial class X86
             PhysWrite(s, p0, T.Bytes, v);
             return true;
         }
-        if (!Translate(s, last, acc, out ulong p1)) return false;
+        if (!Translate(s, last & ~0xFFFUL, acc, out ulong p1)) return false;   // CR2 = first byte on the next page
         int n0 = 0x1000 - (int)(lin & 0xFFF);
         PhysWrite(s, p0, n0, v, exact: true);
         PhysWrite(s, p1 & ~0xFFFUL, T.Bytes - n0, v >> (n0 * 8), exact: true);

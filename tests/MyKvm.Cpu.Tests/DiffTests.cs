@@ -141,6 +141,7 @@ internal static class CaseGen
         if (f.Name.StartsWith("ret"))
         {
             uint target = DiffHarness.CodeBase + (uint)rng.Next(0, 0x1000);
+            if (target >= DiffHarness.CodeAt && target < DiffHarness.CodeAt + 16) target += 16;   // land on a HLT
             BitConverter.GetBytes(target).CopyTo(data, 0x1000);
         }
         return new DiffCase([.. code], regs, flags, data, f.Undef, f.ResultUndefined);

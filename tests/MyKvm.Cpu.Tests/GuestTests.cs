@@ -31,4 +31,7 @@ public class GuestTests
 
     [Fact]
     public void JosUserEnvironmentsMatchQemu() => SameAsQemu("cpu-jos.elf");
+
+    [Fact]
+    public void PaePagingWithNxMatchesQemu() => SameAsQemu("cpu-pae.elf", "-cpu max");
 }
