@@ -97,6 +97,23 @@ public sealed class KernelLoaderTests : IDisposable
     }
 
     [Fact]
+    public void UnreadableKernel()
+    {
+        // Reading /proc/self/mem from offset 0 fails with EIO (page 0 is never mapped), even for root.
+        var e = Assert.Throws<BootException>(() => KernelLoader.Load(_ram, new BootRequest { KernelPath = "/proc/self/mem" }));
+        Assert.StartsWith("/proc/self/mem: cannot read kernel file: ", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void BootDataOverflowingTheLowArea()
+    {
+        // The Multiboot command line lives in the low boot data area (0x9000..0x9FC00): 700 KiB cannot fit.
+        var e = Assert.Throws<BootException>(() => KernelLoader.Load(_ram, new BootRequest { KernelPath = Guests.Get("hello.elf"), CommandLine = new string('c', 700 << 10) }));
+        Assert.StartsWith(Guests.Get("hello.elf") + ": no room for the kernel command line", e.Message);
+    }
+
+    [Fact]
     public void EmptyAndTinyFiles()
     {
         string empty = _dir.Write("empty", []);
