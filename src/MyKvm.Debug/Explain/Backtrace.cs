@@ -25,6 +25,19 @@ public static class Backtrace
         ulong pc = Mask(s.Cs.Base + s.Rip);
         ulong fp = Mask(s.Ss.Base + s.Rbp);
         frames.Add(Frame(0, pc, fp, symbols, false, false));
+        // Frame 0 may not have its own frame yet (stopped at the first instructions, or a leaf function built without
+        // a prologue): then its return address is on top of the stack and EBP is still the caller's frame.
+        ulong sp = Mask(s.Ss.Base + s.Rsp);
+        if (symbols.TryLookup(pc, out var fn, out var offset) && fn.Kind == SymbolKind.Function)
+        {
+            Span<byte> head = stackalloc byte[4];
+            bool read = mem.Read(fn.Address, head) == 4;
+            int pushLen = 1, movLen = ptr == 8 ? 3 : 2;
+            bool prologue = read && head[0] == 0x55 && (ptr == 8 ? head[1] == 0x48 && head[2] == 0x89 && head[3] == 0xE5 : head[1] == 0x89 && head[2] == 0xE5);
+            ulong? retSlot = !prologue || offset == 0 ? sp : offset < (ulong)(pushLen + movLen) ? sp + (ulong)ptr : null;
+            if (retSlot is { } slot && mem.TryReadPointer(slot, ptr, out ulong ret0) && symbols.Describe(ret0) is not null)
+                frames.Add(Frame(1, ret0, fp, symbols, true, false));
+        }
         var seen = new HashSet<ulong>();
         while (frames.Count < maxFrames && fp != 0 && seen.Add(fp))
         {

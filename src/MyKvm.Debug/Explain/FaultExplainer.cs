@@ -245,6 +245,8 @@ public sealed class FaultExplainer
             if (e.Vector == Exceptions.PF)
                 return ("stack", $"pushing the exception frame for {Exceptions.Mnemonic(e.DeliveringVector)} faulted at 0x{e.Cr2:x} " +
                     $"(ESP=0x{s.Rsp:x}): {PageFaultCause(s, e)}");
+            if (StackPushProblem(mem, s, gate) is { } stack)
+                return ("stack", stack);
             if (e.Vector == Exceptions.DF)
                 return ("df", $"a second exception while delivering {Exceptions.Mnemonic(e.DeliveringVector)} " +
                     "(contributory after contributory, or #PF/contributory after #PF: SDM Vol. 3A Table 6-5)");
@@ -298,6 +300,35 @@ public sealed class FaultExplainer
                 return ("df", "a double fault raised directly (not while delivering another event)");
         }
         return (null, null);
+    }
+
+    /// <summary>
+    /// Where the CPU pushes the exception frame (the current stack at the same privilege level, or the TSS's ring-0
+    /// stack for a gate into ring 0 from ring 3; SDM Vol. 3A §6.12.1), and what is wrong with it, if anything.
+    /// </summary>
+    private string? StackPushProblem(LinearMemory mem, VcpuState s, GateDescriptor gate)
+    {
+        int cpl = RegisterDump.Cpl(s);
+        ulong sp;
+        string which;
+        if (cpl == 0 || DescriptorTables.IsLongMode(s))
+        {
+            sp = (s.Ss.Base + s.Rsp) & (RegisterDump.Is64(s) ? ulong.MaxValue : 0xFFFF_FFFF);
+            which = "the current stack";
+        }
+        else
+        {
+            if (!mem.TryRead32(s.Tr.Base + 4, out uint esp0)) return $"the TSS at 0x{s.Tr.Base:x} is not mapped, so ESP0 cannot be read";
+            sp = esp0;
+            which = "the ring-0 stack from the TSS (ESP0)";
+        }
+        ulong top = sp - 4;
+        var walk = PageWalker.Walk(_physical, s, top);
+        if (walk.Mapped && walk.Writable) return null;
+        string sym = _symbols.Describe(top) is { } d ? $" <{d}>" : "";
+        return walk.Mapped
+            ? $"the exception frame goes on {which} at 0x{top:x}{sym}, which is read-only"
+            : $"the exception frame goes on {which} at 0x{top:x}{sym}, which is not mapped ({walk.Failure}): the stack has overflowed or ESP is wild, and the handler runs on the same stack";
     }
 
     private string GeneralProtectionZero(LinearMemory mem, VcpuState s, VcpuEvent e)
