@@ -34,7 +34,8 @@ public static class CommandLineInterface
 
         Exit status: the guest's own through the debug-exit port 0xf4 ((value << 1) | 1, as QEMU's isa-debug-exit);
         0 when the guest halts with interrupts off or --expect matched; 1 when --expect timed out; 2 for bad input
-        or a triple fault; 3 when the guest runs something mykvm does not implement; 124 on --timeout; 130 on Ctrl-C.
+        or a triple fault; 3 when the guest runs something mykvm does not implement; 69/77/70/78 when KVM is missing,
+        not permitted, or fails; 124 on --timeout; 130 on Ctrl-C.
         """;
 
     public static int Run(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
@@ -100,9 +101,9 @@ public static class CommandLineInterface
         }
         catch (Kvm.KvmException e)
         {
-            // No /dev/kvm, no permission, a KVM that refuses the VM: the host cannot run this, not the user's input.
+            // No /dev/kvm (69), no permission (77), a KVM that refuses the VM (70, 78): sysexits-style codes.
             stderr.WriteLine($"mykvm: {e.Message}");
-            return Machine.Machine.ExitUnsupported;
+            return e.ExitCode;
         }
 
         using (machine)

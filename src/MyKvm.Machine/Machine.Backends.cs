@@ -24,7 +24,8 @@ public sealed partial class Machine
         }
     }
 
-    private static KvmOptions KvmOptionsFor(MachineConfig config) => new() { InKernelIrqchip = config.KvmIrqchip, StrictMmio = false };
+    // Under KVM an MMIO access no device claims stops the run with a register dump (issue #4); the software CPU reads all ones, like QEMU.
+    private static KvmOptions KvmOptionsFor(MachineConfig config) => new() { InKernelIrqchip = config.KvmIrqchip, StrictMmio = true };
 
     private IVcpu CreateVcpu(Accelerator accel, VcpuContext context) => accel switch
     {

@@ -74,3 +74,28 @@ public class HelloGuestTests
         Assert.Contains("\"never printed\" did not appear", run.Result.Message);
     }
 }
+
+public class DisplayTests
+{
+    [Fact]
+    public void PngDisplayWritesTheVgaTextScreenAtExit()
+    {
+        string png = Path.Combine(Path.GetTempPath(), $"mykvm-hello-{Environment.ProcessId}.png");
+        var config = new MachineConfig
+        {
+            Boot = new BootRequest { KernelPath = TestEnvironment.Guest("hello.elf") },
+            Serial = new SerialTarget(SerialKind.None),
+            Display = DisplayTarget.Parse($"png:{png}"),
+            TimeoutSeconds = 60,
+            SerialInput = new MemoryStream(),
+        };
+        using (var machine = Machine.Machine.Create(config))
+            Assert.Equal(1, machine.Run().ExitCode);
+        var bytes = File.ReadAllBytes(png);
+        File.Delete(png);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        int width = (bytes[16] << 24) | (bytes[17] << 16) | (bytes[18] << 8) | bytes[19];
+        int height = (bytes[20] << 24) | (bytes[21] << 16) | (bytes[22] << 8) | bytes[23];
+        Assert.Equal((720, 400), (width, height));   // 80×25 cells of 9×16 pixels
+    }
+}
