@@ -107,6 +107,7 @@ internal static class CaseGen
                 ib = imm == 4 ? BitConverter.GetBytes(rel) : BitConverter.GetBytes((short)rel);
             }
             if (branch && imm == 1 && ib[0] == 0xFE) ib[0] = 0x10;     // not a jump to itself
+            if (branch && imm == 4 && BitConverter.ToInt32(ib) is < 0 and var back && back >= -(code.Count + 4)) ib = BitConverter.GetBytes(back - 16);
             if (f.Setup == Setup.Enter) { ib[0] = (byte)rng.Next(0, 64); ib[1] = 0; ib[2] = (byte)rng.Next(0, 5); }
             if (f.Name == "ret Iw") { ib[0] = (byte)rng.Next(0, 32); ib[1] = 0; }
             if (f.Setup == Setup.ShiftSmall16 && o16) ib[0] = (byte)rng.Next(0, 17);

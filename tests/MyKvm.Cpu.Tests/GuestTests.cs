@@ -34,4 +34,7 @@ public class GuestTests
 
     [Fact]
     public void PaePagingWithNxMatchesQemu() => SameAsQemu("cpu-pae.elf", "-cpu max");
+
+    [Fact]
+    public void SysenterSysexitMatchesQemu() => SameAsQemu("cpu-sysenter.elf");
 }
