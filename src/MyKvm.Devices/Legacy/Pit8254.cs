@@ -146,16 +146,19 @@ public sealed class Pit8254 : IPortDevice
     {
         long now = NowTick;
         var ch = _channels[0];
-        // Normally the run loop fires this at the deadline. If the machine fell far behind (or a port access
-        // already moved the channel past the deadline), continue from now rather than replaying every edge.
-        // Every scheduled transition is, or is followed within one period by, a rising edge, so a skip still
-        // delivers one interrupt.
-        bool skipped = now - _scheduledTick > MaxCatchUpTicks || _scheduledTick < ch.NormalizedTick;
-        long from = skipped ? now : _scheduledTick;
+        // Normally the run loop fires this at the deadline. In real-time mode a port access may already have
+        // moved the channel past it; and a machine that fell far behind continues from now rather than
+        // replaying every edge (those interrupts are lost, as on a PC that kept interrupts off too long).
+        bool farBehind = now - _scheduledTick > MaxCatchUpTicks;
+        long from = farBehind ? now : Math.Max(_scheduledTick, ch.NormalizedTick);
         ch.Normalize(from);
-        if (_scheduledRising || skipped)
+        // A rising edge happened if the scheduled transition was one, or if the transition after it (the
+        // scheduled one was falling) also lies behind us; far behind, some surely did.
+        bool rose = _scheduledRising || farBehind ||
+                    (from > _scheduledTick && ch.NextTransition(_scheduledTick) <= from);
+        if (rose)
         {
-            // Deliver the rising edge even if the low phase in between was missed (mode 2's one-tick pulse).
+            // Deliver the edge even if the low phase in between was missed (mode 2's one-tick pulse).
             if (_irqLevel) SetIrq(false);
             SetIrq(true);
         }

@@ -87,6 +87,21 @@ public class Pit8254Tests
     }
 
     [Fact]
+    public void PortReadPastAFallingEdgeDoesNotAddAnInterrupt()
+    {
+        Program(0, 3, 1000);                   // square wave: falls at 500, rises at 1000
+        int before = _irq.RisingEdges;
+        // Real-time mode: the guest reads the counter just after the falling edge, before the timer runs.
+        _time.Clock.NowNs = Ns(510);
+        ReadLatched(0);
+        _time.Timers.RunDue(_time.NowNs);
+        Assert.False(_irq.Level);
+        Assert.Equal(before, _irq.RisingEdges);
+        _time.AdvanceTo(Ns(1000));
+        Assert.Equal(before + 1, _irq.RisingEdges);
+    }
+
+    [Fact]
     public void FarBehindSkipsAheadButDeliversOneInterrupt()
     {
         Program(0, 2, 1000);
