@@ -25,6 +25,9 @@ internal static class Guests
 
     private static void Make(string target)
     {
+        // The same lock file the other test projects take around make, so parallel test runs do not race on guests/build.
+        Directory.CreateDirectory(Path.Combine(RepoRoot, ".artifacts"));
+        using var guestsLock = AcquireLock(Path.Combine(RepoRoot, ".artifacts", "guests.lock"));
         var psi = new ProcessStartInfo("make", ["-s", "-C", Path.Combine(RepoRoot, "guests"), Path.Combine("build", target)])
         {
             RedirectStandardOutput = true,
@@ -35,6 +38,22 @@ internal static class Guests
         p.WaitForExit();
         if (p.ExitCode != 0)
             throw new InvalidOperationException($"make {target} failed:\n{output}");
+    }
+
+    private static FileStream AcquireLock(string path)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(5);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(100);
+            }
+        }
     }
 
     private static string FindRoot()
