@@ -110,8 +110,27 @@ public sealed class VcpuDebugger : IDebugTarget
                 _configure = false;
                 ConfigureHooksLocked();
             }
+            if (StepTrace is { } trace && _hooks is not null && !_exited && !_killed)
+            {
+                // --trace cpu: one instruction per Run, each logged before it executes.
+                if (trace(_vcpu.GetState()))
+                {
+                    _hooks.SingleStep = true;
+                }
+                else
+                {
+                    StepTrace = null;
+                    _hooks.SingleStep = _resumeStep || _steppingOver;
+                }
+            }
         }
     }
+
+    /// <summary>
+    /// <c>--trace cpu</c>: called on the vCPU thread with the state before each instruction; the CPU single-steps while it
+    /// is set and returns true. Returning false ends the trace (the CPU runs at full speed again).
+    /// </summary>
+    public Func<VcpuState, bool>? StepTrace { get; set; }
 
     /// <summary>
     /// Call after each <see cref="IVcpu.Run"/>. Returns true when the exit was a debug event the debugger consumed
@@ -144,6 +163,8 @@ public sealed class VcpuDebugger : IDebugTarget
                     _hooks.SingleStep = false;
                     _hooks.SetBreakpoints(ExecutionBreakpoints());
                     return true;
+                case VcpuDebugStopKind.Step when StepTrace is not null && !_resumeStep:
+                    return true; // a trace step, not the user's
                 case VcpuDebugStopKind.Step:
                     EnterStopLocked(new StopEvent(StopReason.Step));
                     return true;

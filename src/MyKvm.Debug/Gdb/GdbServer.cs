@@ -61,6 +61,18 @@ public sealed class GdbServer : IDisposable
         return (host, port);
     }
 
+    /// <summary>True while a gdb client is connected.</summary>
+    public bool ClientConnected { get; private set; }
+
+    /// <summary>
+    /// When the machine ends with gdb attached, gives the stub a moment to send the exit (W) packet before the
+    /// process goes away, so gdb prints "exited" rather than "connection closed".
+    /// </summary>
+    public void WaitForExitReported(TimeSpan timeout)
+    {
+        if (ClientConnected) _stub.ExitReported.Wait(timeout);
+    }
+
     /// <summary>Blocks until a gdb client has connected (for <c>--gdb-wait</c> messages and tests).</summary>
     public bool WaitForClient(TimeSpan timeout) => _clientSeen.Wait(timeout);
 
@@ -78,6 +90,7 @@ public sealed class GdbServer : IDisposable
                 return;
             }
             _clientSeen.Set();
+            ClientConnected = true;
             _log.WriteLine($"mykvm: gdb connected from {client.Client.RemoteEndPoint}");
             using (client)
             {
@@ -90,6 +103,7 @@ public sealed class GdbServer : IDisposable
                 {
                 }
             }
+            ClientConnected = false;
             _log.WriteLine("mykvm: gdb disconnected");
         }
     }

@@ -20,6 +20,9 @@ public sealed class GdbStub
     private VcpuState? _registers;
     private bool _swbreakFeature, _hwbreakFeature;
 
+    /// <summary>Set once the client has been told that the machine ended (the W packet).</summary>
+    public ManualResetEventSlim ExitReported { get; } = new(false);
+
     /// <param name="monitor">Runs a monitor command (gdb's <c>monitor ...</c>) and returns its output.</param>
     /// <param name="log">Where to say that a debugger attached or left (null: nowhere).</param>
     public GdbStub(IDebugTarget target, Func<string, string>? monitor = null, TextWriter? log = null)
@@ -320,6 +323,7 @@ public sealed class GdbStub
         switch (stop.Reason)
         {
             case StopReason.Exited:
+                ExitReported.Set();
                 return $"W{stop.ExitCode & 0xFF:x2}";
             case StopReason.Breakpoint:
                 return _swbreakFeature ? $"T05swbreak:;{thread}" : $"T05{thread}";
