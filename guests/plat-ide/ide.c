@@ -40,6 +40,22 @@ static void irq14(struct plat_frame *f)
 
 static uint8_t expected(uint32_t s, uint32_t i) { return (uint8_t)(s * 7 + i * 13 + (s >> 8)); }
 
+/* After SRST is cleared: at least 2 ms before the first status read (ATA-6 §9.2), then until BSY clears and DRDY
+   sets. QEMU finishes the reset asynchronously, so an early read can see a half-reset drive. */
+static int wait_ready_after_reset(void)
+{
+    for (int i = 0; i < 2000; i++) io_delay();
+    for (int i = 0; i < 1000000; i++) {
+        /* Reset clears DEV to 0 on real drives (ATA-6 §9.2) but not in QEMU, which leaves SeaBIOS's last selection
+           (and may finish its reset after our first select): select device 0 on every poll. */
+        outb(DEVICE, 0xA0);
+        uint8_t s = inb(CTL);
+        if ((s & (BSY | DRDY)) == DRDY) return s;
+        io_delay();
+    }
+    return -1;
+}
+
 static int wait_not_busy(void)
 {
     for (int i = 0; i < 1000000; i++) {
@@ -132,9 +148,7 @@ void kmain(uint32_t magic, uint32_t info)
     outb(CTL, 0x06);                 /* SRST + nIEN */
     for (int i = 0; i < 10; i++) io_delay();
     outb(CTL, 0x02);
-    /* Reset clears DEV to 0 on real drives (ATA-6 §9.2) but not in QEMU, which leaves SeaBIOS's last selection. */
-    outb(DEVICE, 0xA0);
-    int st = wait_not_busy();
+    int st = wait_ready_after_reset();
     kprintf("  status after reset 0x%x, signature %x %x %x %x\n", st, inb(COUNT), inb(LBA0), inb(LBA1), inb(LBA2));
     verdict(st >= 0 && (st & DRDY), "drive ready after software reset");
     verdict(inb(COUNT) == 1 && inb(LBA0) == 1 && inb(LBA1) == 0 && inb(LBA2) == 0, "ATA signature after reset");

@@ -8,9 +8,8 @@ namespace MyKvm.Devices.Apic;
 /// APIC as the CPU's interrupt controller with the 8259 behind LINT0, the I/O APIC, and the 16 ISA IRQ lines going
 /// to both the 8259 and the I/O APIC (IRQ 0 on pin 2, see <see cref="IsaInterruptRouting"/>).
 /// <para>
-/// The 8259 reports its INT output by raising a <see cref="CpuSignals"/> object; it gets a private one here, and
-/// its ports and IRQ inputs are wrapped so that every change of its output (a mask, an EOI, a level input going
-/// low) is re-read by the local APIC, which alone drives the vCPU's INTR.
+/// The 8259 gets a private <see cref="CpuSignals"/> object; its INT output reaches the local APIC's LINT0 through
+/// <see cref="Pic8259Pair.OutputChanged"/> (both edges), and the local APIC alone drives the vCPU's INTR.
 /// </para>
 /// <code>
 /// var irqs = new PcInterruptSystem(signals, timers);
@@ -22,7 +21,6 @@ namespace MyKvm.Devices.Apic;
 public sealed class PcInterruptSystem
 {
     private readonly IIrqLine[] _isa = new IIrqLine[16];
-    private readonly IPortDevice _picPorts;
 
     /// <param name="signals">The vCPU's signals: its controller becomes the LAPIC (or the 8259 without APIC).</param>
     /// <param name="timers">The machine's timer queue (LAPIC timer).</param>
@@ -34,20 +32,17 @@ public sealed class PcInterruptSystem
         {
             Pic = new Pic8259Pair(signals);
             signals.Controller = Pic;
-            _picPorts = Pic;
             for (int irq = 0; irq < 16; irq++) _isa[irq] = Pic.GetIrqLine(irq);
             return;
         }
-        var picSignals = new CpuSignals();
-        Pic = new Pic8259Pair(picSignals);
+        Pic = new Pic8259Pair(new CpuSignals());
         ApicBus = new ApicBus();
         LocalApic = new LocalApic(signals, timers, ApicBus, Pic);
-        LocalApic.FollowPic(Pic, picSignals);
+        var lint0 = LocalApic.Lint0;
+        Pic.OutputChanged += level => lint0.Set(level);
         IoApic = new IoApic(ApicBus, ioApicId);
-        var apic = LocalApic;
-        _picPorts = new RefreshingPorts(Pic, apic);
         var routed = IsaInterruptRouting.Create(Pic.GetIrqLine, IoApic);
-        for (int irq = 0; irq < 16; irq++) _isa[irq] = new RefreshingLine(routed[irq], apic);
+        for (int irq = 0; irq < 16; irq++) _isa[irq] = routed[irq];
     }
 
     public Pic8259Pair Pic { get; }
@@ -63,35 +58,10 @@ public sealed class PcInterruptSystem
 
     public void RegisterOn(IoBus io, MmioBus mmio)
     {
-        io.Register(0x20, 2, _picPorts);
-        io.Register(0xA0, 2, _picPorts);
-        io.Register(0x4D0, 2, _picPorts);
+        io.Register(0x20, 2, Pic);
+        io.Register(0xA0, 2, Pic);
+        io.Register(0x4D0, 2, Pic);
         if (LocalApic is not null) mmio.Register(LocalApic.DefaultBase, LocalApic.MmioSize, LocalApic);
         if (IoApic is not null) mmio.Register(PcMemoryLayout.IoApicBase, IoApic.MmioSize, IoApic);
-    }
-
-    private sealed class RefreshingPorts(IPortDevice pic, LocalApic apic) : IPortDevice
-    {
-        public uint PortRead(ushort port, int size)
-        {
-            uint v = pic.PortRead(port, size); // a poll-mode read acknowledges an interrupt
-            apic.RefreshPic();
-            return v;
-        }
-
-        public void PortWrite(ushort port, int size, uint value)
-        {
-            pic.PortWrite(port, size, value);
-            apic.RefreshPic();
-        }
-    }
-
-    private sealed class RefreshingLine(IIrqLine line, LocalApic apic) : IIrqLine
-    {
-        public void Set(bool level)
-        {
-            line.Set(level);
-            apic.RefreshPic();
-        }
     }
 }
