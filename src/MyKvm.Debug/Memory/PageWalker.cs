@@ -100,6 +100,15 @@ public static class PageWalker
         return (s.Cr4 & (1UL << 12)) != 0 ? PagingMode.Level5 : PagingMode.Level4;
     }
 
+    public static string ModeName(PagingMode m) => m switch
+    {
+        PagingMode.None => "paging off",
+        PagingMode.Legacy32 => "32-bit paging",
+        PagingMode.Pae => "PAE paging",
+        PagingMode.Level4 => "4-level paging",
+        _ => "5-level paging",
+    };
+
     public static string FormatPermissions(bool writable, bool user, bool noExecute) =>
         $"{(writable ? "RW" : "R-")}{(noExecute ? "-" : "X")} {(user ? "user" : "kernel")}";
 

@@ -255,7 +255,7 @@ public sealed class DebugMonitor
     {
         var mode = PageWalker.ModeOf(s);
         if (mode == PagingMode.None) return "paging is off: linear addresses are physical\n";
-        var sb = new StringBuilder($"{mode} paging, CR3=0x{s.Cr3:x}\n");
+        var sb = new StringBuilder($"{PageWalker.ModeName(mode)}, CR3=0x{s.Cr3:x}\n");
         var mappings = PageWalker.EnumerateMappings(_target.Physical, s);
         bool wide = mode is PagingMode.Level4 or PagingMode.Level5;
         string W(ulong v) => "0x" + v.ToString(wide ? "x16" : "x8");
@@ -515,7 +515,7 @@ public sealed class DebugMonitor
         ulong a = Evaluate(rest);
         var s = State;
         var walk = PageWalker.Walk(_target.Physical, s, a);
-        var sb = new StringBuilder($"0x{a:x}: {walk.Mode}, CR3=0x{s.Cr3:x}\n");
+        var sb = new StringBuilder($"0x{a:x}: {PageWalker.ModeName(walk.Mode)}, CR3=0x{s.Cr3:x}\n");
         foreach (var l in walk.Levels) sb.AppendLine("  " + l);
         sb.AppendLine(walk.Mapped ? $"  => physical 0x{walk.Physical:x}, {walk.Permissions}" : $"  => not mapped: {walk.Failure}");
         return sb.ToString();
