@@ -124,3 +124,42 @@ public class PciHostTests
         Assert.Equal(1, bus.FreeDeviceNumber());
     }
 }
+
+public class Piix3Tests
+{
+    private static uint Read(PciHost host, int dev, int fn, int reg, int size)
+    {
+        host.PortWrite(0xCF8, 4, 0x8000_0000u | (uint)(dev << 11) | (uint)(fn << 8) | (uint)(reg & 0xFC));
+        return host.PortRead((ushort)(0xCFC + (reg & 3)), size);
+    }
+
+    [Fact]
+    public void IsaBridgeAndIdeFunctionLookLikeQemusPc()
+    {
+        var bus = new PciBus();
+        bus.Attach(0, 0, new PciHostBridgeFunction());
+        bus.Attach(1, 0, new Piix3IsaBridgeFunction());
+        bus.Attach(1, 1, new Piix3IdeFunction());
+        var host = new PciHost(bus);
+        Assert.Equal(0x7000_8086u, Read(host, 1, 0, 0, 4));
+        Assert.Equal(0x80u, Read(host, 1, 0, 0x0E, 1));        // multi-function
+        Assert.Equal(0x0601u, Read(host, 1, 0, 0x0A, 2));
+        Assert.Equal(0x80u, Read(host, 1, 0, 0x60, 1));        // PIRQA routing disabled
+        Assert.Equal(0x7010_8086u, Read(host, 1, 1, 0, 4));
+        Assert.Equal(0x0101_8000u, Read(host, 1, 1, 8, 4));    // class 01/01, prog-if 80 (compatibility mode)
+        Assert.Equal(0x80u, Read(host, 1, 1, 0x41, 1) & 0x80); // primary decode enable, as ata_piix checks
+        Assert.Equal(0x80u, Read(host, 1, 1, 0x43, 1) & 0x80);
+        Assert.Equal(0u, Read(host, 1, 1, 0x20, 4));           // BAR4 (bus master) absent: PIO only
+        Assert.Equal(0xFFFF_FFFFu, Read(host, 1, 2, 0, 4));
+    }
+
+    [Fact]
+    public void IdeTimingRegistersAreWritable()
+    {
+        var ide = new Piix3IdeFunction();
+        ide.ConfigWrite(0x40, 2, 0xA307);
+        Assert.Equal(0xA307u, ide.ConfigRead(0x40, 2));
+        ide.ConfigWrite(0x20, 4, 0xFFFF_FFFF);
+        Assert.Equal(0u, ide.ConfigRead(0x20, 4));
+    }
+}
