@@ -117,7 +117,7 @@ internal static unsafe partial class X86
 
     // ---- linear accesses (slow paths) ------------------------------------------------------------
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static bool ReadSlow<T>(CpuState* s, ulong lin, int acc, out ulong v) where T : ISz
     {
         v = 0;
@@ -136,7 +136,7 @@ internal static unsafe partial class X86
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     public static bool WriteSlow<T>(CpuState* s, ulong lin, int acc, ulong v) where T : ISz
     {
         acc |= AccWrite;
@@ -229,6 +229,7 @@ internal static unsafe partial class X86
     /// setting accessed/dirty bits and filling the TLB. On failure raises #PF with CR2 and the error code
     /// of SDM Vol. 3A §4.7 and returns false.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Translate(CpuState* s, ulong lin, int acc, out ulong phys)
     {
         lin &= s->LinMask;

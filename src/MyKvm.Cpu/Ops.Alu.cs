@@ -217,6 +217,7 @@ internal unsafe interface IMulDiv { static abstract int Do<T>(CpuState* s, ulong
 
 internal unsafe struct MMul : IMulDiv
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Do<T>(CpuState* s, ulong src) where T : ISz
     {
         ulong lo, hi;
@@ -233,6 +234,7 @@ internal unsafe struct MMul : IMulDiv
 }
 internal unsafe struct MImul : IMulDiv
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Do<T>(CpuState* s, ulong src) where T : ISz
     {
         ulong lo, hi;
@@ -256,6 +258,7 @@ internal unsafe struct MImul : IMulDiv
 }
 internal unsafe struct MDiv : IMulDiv
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Do<T>(CpuState* s, ulong src) where T : ISz
     {
         if (src == 0) return Fault(s, Vec.DE);
@@ -279,6 +282,7 @@ internal unsafe struct MDiv : IMulDiv
 }
 internal unsafe struct MIdiv : IMulDiv
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Do<T>(CpuState* s, ulong src) where T : ISz
     {
         if (src == 0) return Fault(s, Vec.DE);
@@ -327,6 +331,7 @@ internal static unsafe partial class Ops
 
     // ---- two-operand ALU ------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AluRR<T, TOp>(CpuState* s, Insn* i) where T : ISz where TOp : IAlu
     {
         byte* d = (byte*)s + i->Rm;
@@ -335,6 +340,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AluRM<T, TOp>(CpuState* s, Insn* i) where T : ISz where TOp : IAlu
     {
         if (!Rd<T>(s, i->Seg, Ea(s, i), out ulong b)) return 1;
@@ -344,6 +350,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AluMR<T, TOp>(CpuState* s, Insn* i) where T : ISz where TOp : IAlu
     {
         ulong ea = Ea(s, i), a;
@@ -354,6 +361,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AluRI<T, TOp>(CpuState* s, Insn* i) where T : ISz where TOp : IAlu
     {
         byte* d = (byte*)s + i->Rm;
@@ -362,6 +370,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int AluMI<T, TOp>(CpuState* s, Insn* i) where T : ISz where TOp : IAlu
     {
         ulong ea = Ea(s, i), a;
@@ -374,6 +383,7 @@ internal static unsafe partial class Ops
 
     // ---- one-operand ----------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int UnR<T, TU>(CpuState* s, Insn* i) where T : ISz where TU : IUnary
     {
         byte* d = (byte*)s + i->Rm;
@@ -381,6 +391,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int UnM<T, TU>(CpuState* s, Insn* i) where T : ISz where TU : IUnary
     {
         ulong ea = Ea(s, i);
@@ -395,6 +406,7 @@ internal static unsafe partial class Ops
         return n & (T.Bits == 64 ? 0x3Fu : 0x1Fu);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShR<T, TS>(CpuState* s, Insn* i) where T : ISz where TS : IShift
     {
         uint n = ShiftCount<T>(s, i);
@@ -404,6 +416,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShM<T, TS>(CpuState* s, Insn* i) where T : ISz where TS : IShift
     {
         uint n = ShiftCount<T>(s, i);
@@ -434,6 +447,7 @@ internal static unsafe partial class Ops
         else { T.StoreReg(&s->Regs[0], q); T.StoreReg(&s->Regs[2], r); }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MulDiv<T, TM, TSrc>(CpuState* s, Insn* i) where T : ISz where TM : IMulDiv where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -441,6 +455,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>IMUL r, r/m: truncated signed product; CF=OF when it does not fit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Imul2<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -450,6 +465,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>IMUL r, r/m, imm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Imul3<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -477,6 +493,7 @@ internal static unsafe partial class Ops
 
     // ---- bit operations -------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int BtRR<T, TB>(CpuState* s, Insn* i) where T : ISz where TB : IBitOp
     {
         byte* d = (byte*)s + i->Rm;
@@ -487,6 +504,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>BT m, r: the register is a signed bit offset that may address outside the operand (SDM Vol. 2 BT).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int BtMR<T, TB>(CpuState* s, Insn* i) where T : ISz where TB : IBitOp
     {
         long off = T.Sext(T.Load((byte*)s + i->Reg));
@@ -495,6 +513,7 @@ internal static unsafe partial class Ops
         return BitMem<T, TB>(s, i, ea, bit);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int BtRI<T, TB>(CpuState* s, Insn* i) where T : ISz where TB : IBitOp
     {
         byte* d = (byte*)s + i->Rm;
@@ -504,6 +523,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int BtMI<T, TB>(CpuState* s, Insn* i) where T : ISz where TB : IBitOp
         => BitMem<T, TB>(s, i, Ea(s, i), 1UL << (int)(i->Imm & (uint)(T.Bits - 1)));
 
@@ -517,6 +537,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Bsf<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -528,6 +549,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Bsr<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -565,9 +587,13 @@ internal static unsafe partial class Ops
         return r;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShldR<T>(CpuState* s, Insn* i) where T : ISz => DoubleShiftR<T>(s, i, true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShrdR<T>(CpuState* s, Insn* i) where T : ISz => DoubleShiftR<T>(s, i, false);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShldM<T>(CpuState* s, Insn* i) where T : ISz => DoubleShiftM<T>(s, i, true);
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ShrdM<T>(CpuState* s, Insn* i) where T : ISz => DoubleShiftM<T>(s, i, false);
 
     private static int DoubleShiftR<T>(CpuState* s, Insn* i, bool left) where T : ISz
@@ -592,6 +618,7 @@ internal static unsafe partial class Ops
 
     // ---- exchange-and-operate -------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int XaddR<T>(CpuState* s, Insn* i) where T : ISz
     {
         byte* d = (byte*)s + i->Rm, r = (byte*)s + i->Reg;
@@ -602,6 +629,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int XaddM<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ea = Ea(s, i);
@@ -613,6 +641,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int CmpxchgR<T>(CpuState* s, Insn* i) where T : ISz
     {
         byte* d = (byte*)s + i->Rm;
@@ -623,6 +652,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int CmpxchgM<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ea = Ea(s, i);
@@ -636,6 +666,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cmpxchg8b(CpuState* s, Insn* i)
     {
         ulong ea = Ea(s, i);
@@ -656,6 +687,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Bswap<T>(CpuState* s, Insn* i) where T : ISz
     {
         byte* d = (byte*)s + i->Rm;
@@ -667,15 +699,18 @@ internal static unsafe partial class Ops
 
     // ---- conditional ----------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int SetccR<TC>(CpuState* s, Insn* i) where TC : ICc
     {
         *((byte*)s + i->Rm) = Cond(s, TC.Code) ? (byte)1 : (byte)0;
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int SetccM<TC>(CpuState* s, Insn* i) where TC : ICc
         => Wr<B8>(s, i->Seg, Ea(s, i), Cond(s, TC.Code) ? 1UL : 0) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cmov<T, TC, TSrc>(CpuState* s, Insn* i) where T : ISz where TC : ICc where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong v)) return 1;
@@ -687,6 +722,7 @@ internal static unsafe partial class Ops
 
     // ---- BCD and AL helpers (SDM Vol. 2 DAA/DAS/AAA/AAS/AAM/AAD) ---------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Daa(CpuState* s, Insn* i)
     {
         uint al = (uint)s->Regs[0] & 0xFF, oldAl = al;
@@ -698,6 +734,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Das(CpuState* s, Insn* i)
     {
         uint al = (uint)s->Regs[0] & 0xFF, oldAl = al;
@@ -709,6 +746,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Aaa(CpuState* s, Insn* i)
     {
         uint ax = (uint)s->Regs[0] & 0xFFFF;
@@ -720,6 +758,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Aas(CpuState* s, Insn* i)
     {
         uint ax = (uint)s->Regs[0] & 0xFFFF;
@@ -731,6 +770,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Aam(CpuState* s, Insn* i)
     {
         uint b = i->Imm & 0xFF;
@@ -742,6 +782,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Aad(CpuState* s, Insn* i)
     {
         uint ax = (uint)s->Regs[0];
@@ -751,6 +792,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Salc(CpuState* s, Insn* i)
     {
         *(byte*)&s->Regs[0] = GetCF(s) ? (byte)0xFF : (byte)0;

@@ -18,14 +18,17 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Jcc<TC>(CpuState* s, Insn* i) where TC : ICc
     {
         if (!Cond(s, TC.Code)) return 0;
         return NearJump(s, s->Rip + (ulong)(long)(int)i->Disp, i->OpSz);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int JmpRel(CpuState* s, Insn* i) => NearJump(s, s->Rip + (ulong)(long)(int)i->Disp, i->OpSz);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int CallRel<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ret = s->Rip;
@@ -36,12 +39,14 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int JmpInd<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong t)) return 1;
         return NearJump(s, t, T.Bytes);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int CallInd<T, TSrc>(CpuState* s, Insn* i) where T : ISz where TSrc : ISrc
     {
         if (!TSrc.Get<T>(s, i, out ulong t)) return 1;
@@ -51,6 +56,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RetNear<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (!Peek<T>(s, 0, out ulong t)) return 1;
@@ -61,6 +67,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>LOOP/LOOPE/LOOPNE/JCXZ (Aux 2/1/0/3); the counter is CX, ECX or RCX by address size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Loop(CpuState* s, Insn* i)
     {
         ulong am = i->AMask;
@@ -79,10 +86,13 @@ internal static unsafe partial class Ops
 
     // ---- far transfers --------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int JmpFarImm(CpuState* s, Insn* i) => FarJump(s, i->Imm2, i->Imm, i->OpSz, false) ? 0 : 1;
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int CallFarImm(CpuState* s, Insn* i) => FarJump(s, i->Imm2, i->Imm, i->OpSz, true) ? 0 : 1;
 
     /// <summary>FF /3 (CALL m16:xx) and FF /5 (JMP m16:xx).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int FarIndirect(CpuState* s, Insn* i)
     {
         ulong ea = Ea(s, i);
@@ -93,10 +103,13 @@ internal static unsafe partial class Ops
         return FarJump(s, (ushort)sel, off, i->OpSz == 2 ? 2 : 4, i->Aux == 1) ? 0 : 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RetFar(CpuState* s, Insn* i) => FarReturn(s, i->OpSz == 2 ? 2 : 4, i->Imm & 0xFFFF) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Iret(CpuState* s, Insn* i) => InterruptReturn(s, i->OpSz == 2 ? 2 : i->OpSz) ? 1 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int IntN(CpuState* s, Insn* i)
     {
         // Virtual-8086 mode with IOPL < 3: INT n faults (no VME), SDM Vol. 3A §20.2.7.
@@ -105,12 +118,14 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Int3(CpuState* s, Insn* i)
     {
         DeliverInterrupt(s, Vec.BP, IntKind.SoftwareException, false, 0);
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Into(CpuState* s, Insn* i)
     {
         if (!GetOF(s)) return 0;
@@ -118,6 +133,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Int1(CpuState* s, Insn* i)
     {
         DeliverInterrupt(s, Vec.DB, IntKind.Icebp, false, 0);

@@ -7,12 +7,14 @@ internal static unsafe partial class Ops
 {
     // ---- MOV family -----------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovRR<T>(CpuState* s, Insn* i) where T : ISz
     {
         T.StoreReg((byte*)s + i->Rm, T.Load((byte*)s + i->Reg));
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovRM<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (!Rd<T>(s, i->Seg, Ea(s, i), out ulong v)) return 1;
@@ -20,24 +22,29 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovMR<T>(CpuState* s, Insn* i) where T : ISz
         => Wr<T>(s, i->Seg, Ea(s, i), T.Load((byte*)s + i->Reg)) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovRI<T>(CpuState* s, Insn* i) where T : ISz
     {
         T.StoreReg((byte*)s + i->Rm, Imm<T>(i));
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovRI64(CpuState* s, Insn* i)
     {
         *(ulong*)((byte*)s + i->Rm) = i->Imm | ((ulong)i->Disp << 32);
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovMI<T>(CpuState* s, Insn* i) where T : ISz
         => Wr<T>(s, i->Seg, Ea(s, i), Imm<T>(i)) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Movx<TD, TS, TSrc, TE>(CpuState* s, Insn* i) where TD : ISz where TS : ISz where TSrc : ISrc where TE : IExt
     {
         if (!TSrc.Get<TS>(s, i, out ulong v)) return 1;
@@ -45,12 +52,14 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Lea<T>(CpuState* s, Insn* i) where T : ISz
     {
         T.StoreReg((byte*)s + i->Reg, Ea(s, i) & T.Mask);
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int XchgRR<T>(CpuState* s, Insn* i) where T : ISz
     {
         byte* a = (byte*)s + i->Rm, b = (byte*)s + i->Reg;
@@ -60,6 +69,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int XchgMR<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ea = Ea(s, i);
@@ -70,6 +80,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cbw<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (T.Bits == 16) B16.StoreReg(&s->Regs[0], (ulong)(long)(sbyte)s->Regs[0]);
@@ -78,6 +89,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cwd<T>(CpuState* s, Insn* i) where T : ISz
     {
         bool neg = T.Sext(s->Regs[0] & T.Mask) < 0;
@@ -85,6 +97,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Xlat(CpuState* s, Insn* i)
     {
         ulong ea = (s->Regs[3] + (s->Regs[0] & 0xFF)) & i->AMask;
@@ -93,6 +106,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Nop(CpuState* s, Insn* i) => 0;
 
     // ---- stack ----------------------------------------------------------------------------------
@@ -130,16 +144,20 @@ internal static unsafe partial class Ops
     public static bool PokeBelow<T>(CpuState* s, ulong below, ulong v) where T : ISz
         => Wr<T>(s, SegReg.SS, (s->Regs[4] - below) & s->StackMask, v);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PushR<T>(CpuState* s, Insn* i) where T : ISz => Push<T>(s, T.Load((byte*)s + i->Rm)) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PushI<T>(CpuState* s, Insn* i) where T : ISz => Push<T>(s, Imm<T>(i)) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PushM<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (!Rd<T>(s, i->Seg, Ea(s, i), out ulong v)) return 1;
         return Push<T>(s, v) ? 0 : 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PopR<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (!Pop<T>(s, out ulong v)) return 1;
@@ -148,6 +166,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>POP m: ESP is incremented before the address is computed (SDM Vol. 2 POP); restored if the store faults.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PopM<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong oldSp = s->Regs[4];
@@ -156,6 +175,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PushSeg<T>(CpuState* s, Insn* i) where T : ISz
     {
         ushort sel = SegP(s, i->Aux)->Sel;
@@ -168,6 +188,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int PopSeg<T>(CpuState* s, Insn* i) where T : ISz
     {
         if (!Peek<T>(s, 0, out ulong v)) return 1;
@@ -177,6 +198,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Pusha<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong sp = s->Regs[4];
@@ -189,6 +211,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Popa<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong* v = stackalloc ulong[8];
@@ -200,6 +223,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Enter<T>(CpuState* s, Insn* i) where T : ISz
     {
         uint size = i->Imm & 0xFFFF;
@@ -231,6 +255,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Leave<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong sp = s->Regs[5] & s->StackMask;
@@ -242,6 +267,7 @@ internal static unsafe partial class Ops
 
     // ---- flags ----------------------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Pushf<T>(CpuState* s, Insn* i) where T : ISz
     {
         uint f = GetEflags(s);
@@ -250,6 +276,7 @@ internal static unsafe partial class Ops
         return Push<T>(s, f & T.Mask) ? 0 : 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Popf<T>(CpuState* s, Insn* i) where T : ISz
     {
         uint cur = GetEflags(s);
@@ -266,6 +293,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Lahf(CpuState* s, Insn* i)
     {
         uint f = GetEflags(s);
@@ -273,6 +301,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Sahf(CpuState* s, Insn* i)
     {
         uint ah = (uint)(s->Regs[0] >> 8) & 0xFF;
@@ -280,13 +309,19 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Clc(CpuState* s, Insn* i) { SetFlag(s, CpuState.CF, false); return 0; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Stc(CpuState* s, Insn* i) { SetFlag(s, CpuState.CF, true); return 0; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cmc(CpuState* s, Insn* i) { SetFlag(s, CpuState.CF, !GetCF(s)); return 0; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cld(CpuState* s, Insn* i) { s->Eflags &= ~CpuState.DF; return 0; }
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Std(CpuState* s, Insn* i) { s->Eflags |= CpuState.DF; return 0; }
 
     /// <summary>CLI/STI check IOPL in protected and virtual-8086 mode (no VME/PVI: CPUID does not claim them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cli(CpuState* s, Insn* i)
     {
         if (ProtectedMode(s) && s->Cpl > (int)((s->Eflags >> 12) & 3)) return Fault(s, Vec.GP, 0);
@@ -294,6 +329,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Sti(CpuState* s, Insn* i)
     {
         if (ProtectedMode(s) && s->Cpl > (int)((s->Eflags >> 12) & 3)) return Fault(s, Vec.GP, 0);
@@ -309,8 +345,10 @@ internal static unsafe partial class Ops
 
     // ---- segment registers ----------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovSegR(CpuState* s, Insn* i) => MovSeg(s, i->Aux, (ushort)*(ushort*)((byte*)s + i->Rm));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovSegM(CpuState* s, Insn* i)
     {
         if (!Rd<B16>(s, i->Seg, Ea(s, i), out ulong v)) return 1;
@@ -324,8 +362,10 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovMSeg(CpuState* s, Insn* i) => Wr<B16>(s, i->Seg, Ea(s, i), SegP(s, i->Aux)->Sel) ? 0 : 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovRSeg<T>(CpuState* s, Insn* i) where T : ISz
     {
         T.StoreReg((byte*)s + i->Rm, SegP(s, i->Aux)->Sel);
@@ -333,6 +373,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>LDS/LES/LSS/LFS/LGS: offset then selector from memory.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int LoadFarPtr<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ea = Ea(s, i);
@@ -343,6 +384,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Bound<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong ea = Ea(s, i);
@@ -353,6 +395,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ArplR(CpuState* s, Insn* i)
     {
         if (!ProtectedMode(s) || V86(s)) return Fault(s, Vec.UD);
@@ -363,6 +406,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int ArplM(CpuState* s, Insn* i)
     {
         if (!ProtectedMode(s) || V86(s)) return Fault(s, Vec.UD);

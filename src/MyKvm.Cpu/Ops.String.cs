@@ -34,6 +34,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Movs<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong am = i->AMask;
@@ -59,6 +60,7 @@ internal static unsafe partial class Ops
         return RepEnd(s, i, cnt, n, false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Stos<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong am = i->AMask;
@@ -82,6 +84,7 @@ internal static unsafe partial class Ops
         return RepEnd(s, i, cnt, n, false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Lods<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong am = i->AMask;
@@ -106,6 +109,7 @@ internal static unsafe partial class Ops
         return RepEnd(s, i, cnt, n, false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cmps<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong am = i->AMask;
@@ -135,6 +139,7 @@ internal static unsafe partial class Ops
         return RepEnd(s, i, cnt, n, false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Scas<T>(CpuState* s, Insn* i) where T : ISz
     {
         ulong am = i->AMask;
@@ -162,6 +167,7 @@ internal static unsafe partial class Ops
         return RepEnd(s, i, cnt, n, false);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Ins<T>(CpuState* s, Insn* i) where T : ISz
     {
         ushort port = (ushort)s->Regs[2];
@@ -185,6 +191,7 @@ internal static unsafe partial class Ops
         return rep ? RepEnd(s, i, cnt, n, false) : 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Outs<T>(CpuState* s, Insn* i) where T : ISz
     {
         ushort port = (ushort)s->Regs[2];

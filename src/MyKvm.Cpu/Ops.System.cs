@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MyKvm.Core;
 using static MyKvm.Cpu.X86;
 
@@ -26,6 +27,7 @@ internal static unsafe partial class Ops
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int In<T>(CpuState* s, Insn* i) where T : ISz
     {
         ushort port = i->Aux == 1 ? (ushort)(i->Imm & 0xFF) : (ushort)s->Regs[2];
@@ -34,6 +36,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Out<T>(CpuState* s, Insn* i) where T : ISz
     {
         ushort port = i->Aux == 1 ? (ushort)(i->Imm & 0xFF) : (ushort)s->Regs[2];
@@ -44,10 +47,13 @@ internal static unsafe partial class Ops
 
     // ---- faults and reports ---------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int UndefinedOpcode(CpuState* s, Insn* i) => Fault(s, Vec.UD);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int RaiseAux(CpuState* s, Insn* i) => Fault(s, i->Aux, 0);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Unimplemented(CpuState* s, Insn* i)
     {
         s->Rip = s->InsnStart;
@@ -55,6 +61,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Hlt(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -64,6 +71,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>x87 escape: #NM when CR0.EM or CR0.TS is set (SDM Vol. 3A §2.5); no FPU is modelled yet.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Fpu(CpuState* s, Insn* i)
     {
         if ((s->Cr0 & (VcpuState.Cr0EM | VcpuState.Cr0TS)) != 0) return Fault(s, Vec.NM);
@@ -72,6 +80,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Wait(CpuState* s, Insn* i)
     {
         if ((s->Cr0 & (VcpuState.Cr0MP | VcpuState.Cr0TS)) == (VcpuState.Cr0MP | VcpuState.Cr0TS)) return Fault(s, Vec.NM);
@@ -80,6 +89,7 @@ internal static unsafe partial class Ops
 
     // ---- control and debug registers ------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovFromCr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -101,6 +111,7 @@ internal static unsafe partial class Ops
     /// <summary>CR4 bits this CPU implements: DE, PSE, PAE, MCE, PGE, PCE, TSD.</summary>
     public const ulong Cr4Supported = 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovToCr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -142,6 +153,7 @@ internal static unsafe partial class Ops
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovFromDr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -152,6 +164,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int MovToDr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -165,6 +178,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Clts(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -172,10 +186,12 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Wbinvd(CpuState* s, Insn* i) => Privileged(s) ? 0 : Fault(s, Vec.GP, 0);
 
     // ---- MSRs, TSC, CPUID -----------------------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Rdtsc(CpuState* s, Insn* i)
     {
         if ((s->Cr4 & 4) != 0 && ProtectedMode(s) && s->Cpl != 0) return Fault(s, Vec.GP, 0);
@@ -185,6 +201,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Rdpmc(CpuState* s, Insn* i)
     {
         if ((s->Cr4 & 0x100) == 0 && ProtectedMode(s) && s->Cpl != 0) return Fault(s, Vec.GP, 0);
@@ -194,6 +211,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Rdmsr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -203,6 +221,7 @@ internal static unsafe partial class Ops
         return 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Wrmsr(CpuState* s, Insn* i)
     {
         if (!Privileged(s)) return Fault(s, Vec.GP, 0);
@@ -211,6 +230,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Cpuid(CpuState* s, Insn* i)
     {
         SoftCpu.Of(s).Cpuid((uint)s->Regs[0], (uint)s->Regs[1], out uint a, out uint b, out uint c, out uint d);
@@ -223,6 +243,7 @@ internal static unsafe partial class Ops
 
     // ---- SYSENTER / SYSEXIT (SDM Vol. 2) ---------------------------------------------------------
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Sysenter(CpuState* s, Insn* i)
     {
         ushort cs = (ushort)(s->SysenterCs & 0xFFFC);
@@ -236,6 +257,7 @@ internal static unsafe partial class Ops
         return 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Sysexit(CpuState* s, Insn* i)
     {
         ushort cs = (ushort)(s->SysenterCs & 0xFFFC);
@@ -251,6 +273,7 @@ internal static unsafe partial class Ops
     // ---- descriptor-table instructions ----------------------------------------------------------
 
     /// <summary>0F 00: SLDT, STR, LLDT, LTR, VERR, VERW (Aux = ModRM.reg).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Group6(CpuState* s, Insn* i)
     {
         if (!ProtectedMode(s) || V86(s)) return Fault(s, Vec.UD);
@@ -333,6 +356,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>LAR (Aux 0) and LSL (Aux 1): ZF=1 and the access rights / limit when the descriptor is visible.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int LarLsl(CpuState* s, Insn* i)
     {
         if (!ProtectedMode(s) || V86(s)) return Fault(s, Vec.UD);
@@ -367,6 +391,7 @@ internal static unsafe partial class Ops
     }
 
     /// <summary>0F 01: SGDT, SIDT, LGDT, LIDT, SMSW, LMSW, INVLPG (Aux = ModRM.reg).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Group7(CpuState* s, Insn* i)
     {
         switch (i->Aux)

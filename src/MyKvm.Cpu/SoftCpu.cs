@@ -71,6 +71,7 @@ public sealed unsafe partial class SoftCpu : IVcpu
 
     // ---- the run loop ---------------------------------------------------------------------------
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public VcpuExit Run(long instructionBudget)
     {
         CpuState* s = _s;
@@ -123,6 +124,7 @@ public sealed unsafe partial class SoftCpu : IVcpu
         return new VcpuExit(reason, d);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void ExecuteBlock()
     {
         CpuState* s = _s;
@@ -153,6 +155,7 @@ public sealed unsafe partial class SoftCpu : IVcpu
         RunBlock(_pool + b->First, b->Count);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void RunBlock(Insn* i, int count)
     {
         CpuState* s = _s;
