@@ -361,6 +361,19 @@ public class Pic8259PairTests
     }
 
     [Fact]
+    public void WithoutASlaveOnIr2TheMasterAnswersIr2Itself()
+    {
+        Out(0x20, 0x11); Out(0x21, 0x60); Out(0x21, 0x00); Out(0x21, 0x01);   // ICW3: no slave anywhere
+        Out(0x21, 0x00);
+        _pic.GetIrqLine(10).Pulse();         // the slave (not initialised) still drives IR2
+        Out(0xA0, 0x11); Out(0xA1, 0x28); Out(0xA1, 0x02); Out(0xA1, 0x01); Out(0xA1, 0x00);
+        _pic.GetIrqLine(10).Pulse();
+        Assert.True(Intr);
+        Assert.Equal(0x62, _pic.Acknowledge());
+        Assert.Equal(0x04, _pic.SlaveIrr);   // the slave's request was never acknowledged
+    }
+
+    [Fact]
     public void KickedWhenIntrRises()
     {
         int kicks = 0;
