@@ -15,8 +15,6 @@ public sealed partial class Machine
     private VgaDevice? _vga;
     private I8042Controller? _keyboard;
     private readonly List<IdeChannel> _ide = [];
-    private VgaTextFrame? _shownFrame;
-    private long _lastScreenDraw;
 
     /// <summary>The PC devices on their ports and IRQ lines (ISA IRQ numbers as on a PC/AT).</summary>
     private void AttachDevices()
@@ -89,52 +87,6 @@ public sealed partial class Machine
     {
         // MP tables (MP spec 1.4): xv6 and other SMP-aware kernels find the I/O APIC through them.
         MpTables.Write(Ram, new MpTableOptions { IoApicId = _irqs!.IoApic!.Id });
-    }
-
-    private void DeliverSerialInput(byte[] bytes)
-    {
-        if (_config.Display.Kind == DisplayKind.Term && _keyboard is not null)
-            _keyboard.TypeText(System.Text.Encoding.Latin1.GetString(bytes));
-        else
-            _com1?.ReceiveInput(bytes);
-    }
-
-    /// <summary><c>--display term</c>: redraws the changed cells of the VGA text screen, at most 20 times a second.</summary>
-    private void RefreshDisplay()
-    {
-        if (_config.Display.Kind != DisplayKind.Term || _vga is null) return;
-        long now = Environment.TickCount64;
-        if (now - _lastScreenDraw < 50) return;
-        _lastScreenDraw = now;
-        var frame = _vga.CaptureText();
-        if (_shownFrame is not null && frame.Cells.AsSpan().SequenceEqual(_shownFrame.Cells) && frame.CursorRow == _shownFrame.CursorRow
-            && frame.CursorColumn == _shownFrame.CursorColumn) return;
-        var ansi = VgaTextRenderer.ToAnsi(frame, _shownFrame);
-        _shownFrame = frame;
-        var stdout = Console.OpenStandardOutput();
-        stdout.Write(System.Text.Encoding.UTF8.GetBytes(ansi));
-        stdout.Flush();
-    }
-
-    /// <summary>Writes the screenshot for <c>--display png:PATH</c>.</summary>
-    private void OnStopped()
-    {
-        if (_config.Display.Kind == DisplayKind.Term) _shownFrame = null;
-        if (_config.Display.Kind == DisplayKind.Png && _vga is not null)
-            SaveScreenshot(_config.Display.Path!);
-    }
-
-    /// <summary>The VGA text screen as a PNG (also the monitor's <c>screendump</c>).</summary>
-    public void SaveScreenshot(string path)
-    {
-        try
-        {
-            File.WriteAllBytes(path, VgaTextRenderer.ToPng(_vga!.CaptureText()));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            _log.WriteLine($"mykvm: cannot write the screenshot {path}: {BootFile.Describe(e)}");
-        }
     }
 
     private void DisposeDevices()
