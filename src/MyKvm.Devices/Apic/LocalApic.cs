@@ -100,8 +100,10 @@ public sealed class LocalApic : IMmioDevice, ILocalInterruptController
     public IIrqLine Lint1 => new LintPin(this, 1);
 
     /// <summary>
-    /// Connects an 8259 that reports its INT output by raising <paramref name="picSignals"/>: give the PIC its own
-    /// <see cref="CpuSignals"/> object and pass it here, so the PIC's INTR reaches the CPU through this APIC.
+    /// Connects an 8259 that reports its INT output only by raising <paramref name="picSignals"/> (its own
+    /// <see cref="CpuSignals"/> object). That shows rising edges only; a falling output is noticed at the next APIC
+    /// event or <see cref="RefreshPic"/>. For <c>Pic8259Pair</c> prefer its <c>OutputChanged</c> event driving
+    /// <see cref="Lint0"/>, as <see cref="PcInterruptSystem"/> does.
     /// </summary>
     public void FollowPic(IInterruptController pic, CpuSignals picSignals)
     {

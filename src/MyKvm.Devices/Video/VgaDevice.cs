@@ -218,6 +218,17 @@ public sealed class VgaDevice : IPortDevice
     /// <summary>Characters per row in memory: the offset register counts words in byte mode ×2 (CR13).</summary>
     public int Pitch => Math.Max(_crtc[0x13] * 2, 1);
 
+    /// <summary>Graphics modes are not drawn: an 80×25 frame that says so, instead of planar memory read as text.</summary>
+    private VgaTextFrame GraphicsModeNotice()
+    {
+        var cells = new ushort[80 * 25];
+        Array.Fill(cells, (ushort)0x0720);
+        const string text = "mykvm: the guest switched the VGA to a graphics mode, which is not displayed";
+        for (int i = 0; i < text.Length; i++) cells[12 * 80 + 2 + i] = (ushort)(0x0700 | text[i]);
+        return new VgaTextFrame(80, 25, cells, Palette(), 9, 16, BlinkEnabled: false, LineGraphics: true,
+            CursorVisible: false, CursorRow: -1, CursorColumn: -1, CursorStart: 0, CursorEnd: 0, GraphicsMode: true);
+    }
+
     /// <summary>The 16 colours an attribute nibble selects, after the attribute palette, colour select and DAC (0xRRGGBB).</summary>
     public uint[] Palette()
     {
@@ -240,6 +251,7 @@ public sealed class VgaDevice : IPortDevice
     /// <summary>Reads the visible text screen and cursor from guest RAM and the registers.</summary>
     public VgaTextFrame CaptureText()
     {
+        if (GraphicsMode) return GraphicsModeNotice();
         int cols = Columns, rows = Rows, pitch = Pitch, start = StartAddress;
         ulong window = WindowSize, @base = TextBase;
         var cells = new ushort[cols * rows];

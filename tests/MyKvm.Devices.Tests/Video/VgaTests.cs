@@ -286,6 +286,18 @@ public sealed class VgaTests : IDisposable
         Assert.Equal(0xE0 | 0x08, cross[7] & 0xE8);
     }
 
+    [Fact]
+    public void GraphicsModesAreShownAsANoticeNotAsText()
+    {
+        _io.Write(0x3CE, 1, 0x06);
+        _io.Write(0x3CF, 1, 0x05);          // graphics mode, A0000 64K (mode 13h style)
+        var f = _vga.CaptureText();
+        Assert.True(f.GraphicsMode);
+        Assert.Contains("graphics mode, which is not displayed", f.ToPlainText());
+        Assert.False(f.CursorVisible);
+        Assert.Equal(720 * 400, VgaTextRenderer.ToPixels(f).Length);
+    }
+
     /// <summary>Writes a sample screen (memtest-like frame, every glyph) for people to look at.</summary>
     [Fact]
     public void SampleScreenRendersToAPngFile()
