@@ -23,6 +23,7 @@ internal sealed class SoftCpuGuest : IDisposable, IPortDevice
     public FaultRecorder Faults { get; } = new();
     public SymbolTable Symbols { get; }
     public GuestRam Ram => _g.Ram;
+    public CpuSignals Signals => _signals;
     public Memory.RamPhysicalMemory Physical => _g.Physical;
     public string Serial => _serial.ToString();
     public int? ExitCode { get; private set; }
@@ -140,5 +141,108 @@ public class BrokenGuestTests
         Assert.Contains("error code  0x3: P=1 protection violation (the page is present), W=1 write, U=0 supervisor-mode access", text);
         Assert.Matches(@"Why it was fatal: +#(GP|DF) while delivering #PF: vector 14 cannot be delivered: vector 14 is past the IDT limit 0x0 \(0 gates\)", text);
         Assert.Matches(@"#1 +0x[0-9a-f]{8} in kmain\+0x[0-9a-f]+ at rowrite\.c:\d+", text);
+    }
+}
+
+/// <summary>
+/// A guest on the software CPU behind the debugger, as the machine will wire it: SoftCpu → SteppingDebugAdapter →
+/// VcpuDebugger, a run loop thread, and a gdb server.
+/// </summary>
+internal sealed class DebuggedSoftGuest : IDisposable
+{
+    private readonly SoftCpuGuest _guest;
+    private readonly Thread _loop;
+    private volatile bool _end;
+
+    public SteppingDebugAdapter Adapter { get; }
+    public VcpuDebugger Debugger { get; }
+    public Gdb.GdbServer Server { get; }
+    public string Serial => _guest.Serial;
+    public VcpuExit? FinalExit { get; private set; }
+
+    public DebuggedSoftGuest(string guest)
+    {
+        _guest = new SoftCpuGuest(guest);
+        Adapter = new SteppingDebugAdapter(_guest.Cpu, _guest.Ram);
+        _guest.Cpu.ExceptionObserver = e => Adapter.ReportEvent((byte)e.Vector,
+            e.External ? VcpuEventSource.ExternalInterrupt : VcpuEventSource.Exception, e.HasErrorCode ? e.ErrorCode : null, e.Cr2, e.Cs, e.Rip);
+        Debugger = new VcpuDebugger(Adapter, _guest.Ram, _guest.Signals, _ => _end = true, startStopped: true);
+        Server = Gdb.GdbServer.Start("tcp::0", Debugger, new Monitor.DebugMonitor(Debugger, _guest.Symbols).Execute);
+        _loop = new Thread(Loop) { IsBackground = true, Name = "soft vcpu" };
+        _loop.Start();
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            Debugger.BeforeRun();
+            _guest.Signals.Clear(CpuSignals.Attention);
+            var exit = Adapter.Run(100_000);
+            if (Debugger.AfterRun(exit)) continue;
+            if (_end || exit.Reason != VcpuExitReason.BudgetExhausted)
+            {
+                FinalExit = exit;
+                Debugger.OnMachineExit(_guest.ExitCode ?? 3, exit.Reason.ToString());
+                Server.WaitForExitReported(TimeSpan.FromSeconds(2));
+                return;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _end = true;
+        Debugger.Kill();
+        _loop.Join(TimeSpan.FromSeconds(5));
+        Server.Dispose();
+        _guest.Dispose();
+    }
+}
+
+public class RealGdbOnSoftCpuTests
+{
+    /// <summary>
+    /// The issue's gdb batch test: break at kmain, continue, read registers and a local variable, single-step, watch a
+    /// memory write, continue to exit — Debian's gdb against the stub and the real software CPU running dbg-gdb.elf.
+    /// </summary>
+    [Fact]
+    public void GdbBatchSessionOnTheGdbGuest()
+    {
+        if (!TestEnvironment.HasCommand("gdb")) return;
+        string elf = TestEnvironment.Guest("dbg-gdb.elf");
+        using var g = new DebuggedSoftGuest("dbg-gdb.elf");
+        var r = TestEnvironment.Run("gdb", [
+            "-nx", "-batch",
+            "-ex", "set confirm off",
+            "-ex", $"target remote 127.0.0.1:{g.Server.Port}",
+            "-ex", "break kmain",
+            "-ex", "continue",
+            "-ex", "info registers eip esp",
+            "-ex", "next",
+            "-ex", "print/x local_value",
+            "-ex", "stepi",
+            "-ex", "print $pc",
+            "-ex", "watch watched_counter",
+            "-ex", "continue",
+            "-ex", "backtrace",
+            "-ex", "monitor info gdt",
+            "-ex", "continue",
+            elf,
+        ], timeout: TimeSpan.FromSeconds(90));
+        string output = r.Stdout + r.Stderr;
+        Assert.False(r.TimedOut, output);
+        Assert.Matches(@"Breakpoint 1 at 0x[0-9a-f]+: file .*gdbguest\.c, line \d+\.", output);
+        Assert.Matches(@"Breakpoint 1, kmain \(magic=732803074, info=\d+\) at .*gdbguest\.c:\d+", output);
+        Assert.Matches(@"eip +0x[0-9a-f]+ +0x[0-9a-f]+ <kmain\+\d+>", output);
+        Assert.Contains("$1 = 0x1234", output);
+        Assert.Matches(@"\$2 = \(void \(\*\)\(\)\) 0x[0-9a-f]+ <serial_init>", output); // stepi entered the call
+        Assert.Contains("Hardware watchpoint 2: watched_counter", output);
+        Assert.Contains("Old value = 0", output);
+        Assert.Contains("New value = 2705", output);
+        Assert.Matches(@"#0 +kmain \(magic=732803074", output);
+        Assert.Contains("sel 0x0008: 0x00cf9a000000ffff  code execute/read 32-bit", output);
+        Assert.Contains("exited normally", output);
+        Assert.Contains("dbg-gdb: counter 2705", g.Serial);
     }
 }
