@@ -24,6 +24,8 @@ internal sealed class SoftCpuGuest : IDisposable, IPortDevice
     public SymbolTable Symbols { get; }
     public GuestRam Ram => _g.Ram;
     public CpuSignals Signals => _signals;
+    public IoBus Io { get; }
+    public MmioBus Mmio { get; } = new();
     public Memory.RamPhysicalMemory Physical => _g.Physical;
     public string Serial => _serial.ToString();
     public int? ExitCode { get; private set; }
@@ -33,10 +35,10 @@ internal sealed class SoftCpuGuest : IDisposable, IPortDevice
         string path = TestEnvironment.Guest(guest);
         _g.LoadElf32(path);
         Symbols = SymbolTable.Load(path);
-        var io = new IoBus();
+        var io = Io = new IoBus();
         io.Register(0x3F8, 8, this);
         io.Register(0xF4, 1, this);
-        var ctx = new VcpuContext { Ram = _g.Ram, Io = io, Mmio = new MmioBus(), Signals = _signals, Clock = new MachineClock(ClockMode.Virtual) };
+        var ctx = new VcpuContext { Ram = _g.Ram, Io = io, Mmio = Mmio, Signals = _signals, Clock = new MachineClock(ClockMode.Virtual) };
         Cpu = new SoftCpu(ctx);
         var entry = new Symbols.ElfFile(File.ReadAllBytes(path)).Entry;
         var s = VcpuState.Flat32((uint)entry, 0x08, 0x10, GuestBuilder.GdtBase, 8 * 6 - 1);
