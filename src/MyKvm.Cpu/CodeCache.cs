@@ -41,6 +41,7 @@ public sealed unsafe partial class SoftCpu
         _blocks = (Block*)NativeMemory.AllocZeroed((nuint)_blockCap, (nuint)sizeof(Block));
         _hash = (int*)NativeMemory.Alloc(HashSize, sizeof(int));
         _scratch = (Insn*)NativeMemory.AllocZeroed(1, (nuint)sizeof(Insn));
+        _s->JumpCache = (JumpCacheEntry*)NativeMemory.AllocZeroed(JumpCacheSize, (nuint)sizeof(JumpCacheEntry));
         FlushCodeCache();
     }
 
@@ -50,6 +51,7 @@ public sealed unsafe partial class SoftCpu
         NativeMemory.Free(_blocks);
         NativeMemory.Free(_hash);
         NativeMemory.Free(_scratch);
+        NativeMemory.Free(_s->JumpCache);
     }
 
     /// <summary>Drops every decoded block.</summary>
@@ -60,6 +62,7 @@ public sealed unsafe partial class SoftCpu
         _blockCount = 0;
         foreach (var page in _pageBlocks.Keys) _s->CodeMask[page] = 0;
         _pageBlocks.Clear();
+        ClearJumpCache(_s);
         _s->Events |= CpuState.EvSmc;
     }
 

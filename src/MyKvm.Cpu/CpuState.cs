@@ -22,6 +22,14 @@ internal struct Seg
     public readonly bool Present => (Attr & 0x80) != 0;
 }
 
+/// <summary>The jump cache: a direct-mapped map from (linear RIP, code size, user) to a decoded block.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct JumpCacheEntry
+{
+    public ulong Tag;
+    public Block* Block;
+}
+
 /// <summary>One TLB slot: <c>Tag</c> is the 4 KiB-aligned linear page (odd = invalid); host byte = Delta + linear.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct TlbEntry
@@ -89,6 +97,7 @@ internal unsafe struct CpuState
     public int A20Mask;         // unused for now (A20 always on)
     public int SigMask;         // CpuSignals bits that interrupt a block: Intr only while IF=1
     public int Halted;          // 1 after HLT until an interrupt wakes the CPU
+    public JumpCacheEntry* JumpCache;   // linear RIP -> decoded block, flushed with the TLB
 
     // Event bits
     public const int EvShadowArm = 1;      // STI / MOV SS executed: inhibit interrupts before the next instruction

@@ -361,6 +361,7 @@ internal static unsafe partial class X86
     /// <summary>Drops every TLB entry, or every non-global one (a CR3 load with CR4.PGE set, SDM Vol. 3A §4.10.4).</summary>
     public static void FlushTlb(CpuState* s, bool keepGlobal)
     {
+        ClearJumpCache(s);
         TlbEntry* e = s->TlbBase;
         byte* info = s->TlbInfo;
         int n = 6 * TlbSize;
@@ -381,6 +382,7 @@ internal static unsafe partial class X86
     /// <summary>INVLPG: drops the entries for the page holding <paramref name="lin"/> (all of it if a large page).</summary>
     public static void InvalidatePage(CpuState* s, ulong lin)
     {
+        ClearJumpCache(s);
         ulong page = lin & s->LinMask & ~0xFFFUL;
         int idx = (int)((page >> 12) & TlbIdxMask);
         for (int set = 0; set < 6; set++)
@@ -414,6 +416,14 @@ internal static unsafe partial class X86
             for (int i = 0; i < TlbSize; i++)
                 if ((e[i].Tag & 1) == 0 && e[i].Delta + (long)e[i].Tag == target) e[i].Tag = TlbInvalid;
         }
+    }
+
+    public const int JumpCacheBits = 12, JumpCacheSize = 1 << JumpCacheBits;
+
+    /// <summary>Forgets every linear-RIP-to-block mapping (the linear-to-physical map or the blocks changed).</summary>
+    public static void ClearJumpCache(CpuState* s)
+    {
+        if (s->JumpCache != null) new Span<JumpCacheEntry>(s->JumpCache, JumpCacheSize).Clear();
     }
 
     /// <summary>Selects the TLB arrays for the current privilege (CPL 3 uses the user set).</summary>

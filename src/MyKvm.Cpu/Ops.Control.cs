@@ -84,12 +84,19 @@ internal static unsafe partial class Ops
         return NearJump(s, s->Rip + (ulong)(long)(int)i->Disp, i->OpSz == 8 ? 8 : i->OpSz);
     }
 
+    /// <summary>Records the instruction's address for reports made while it runs (task switches are reported as unimplemented).</summary>
+    private static bool Mark(CpuState* s, Insn* i)
+    {
+        s->InsnStart = s->Rip - i->Len;
+        return true;
+    }
+
     // ---- far transfers --------------------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int JmpFarImm(CpuState* s, Insn* i) => FarJump(s, i->Imm2, i->Imm, i->OpSz, false) ? 0 : 1;
+    public static int JmpFarImm(CpuState* s, Insn* i) => Mark(s, i) && FarJump(s, i->Imm2, i->Imm, i->OpSz, false) ? 0 : 1;
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int CallFarImm(CpuState* s, Insn* i) => FarJump(s, i->Imm2, i->Imm, i->OpSz, true) ? 0 : 1;
+    public static int CallFarImm(CpuState* s, Insn* i) => Mark(s, i) && FarJump(s, i->Imm2, i->Imm, i->OpSz, true) ? 0 : 1;
 
     /// <summary>FF /3 (CALL m16:xx) and FF /5 (JMP m16:xx).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -100,18 +107,20 @@ internal static unsafe partial class Ops
         if (i->OpSz == 2) { if (!Rd<B16>(s, i->Seg, ea, out off)) return 1; }
         else if (!Rd<B32>(s, i->Seg, ea, out off)) return 1;
         if (!Rd<B16>(s, i->Seg, (ea + (ulong)(i->OpSz == 2 ? 2 : 4)) & i->AMask, out sel)) return 1;
+        Mark(s, i);
         return FarJump(s, (ushort)sel, off, i->OpSz == 2 ? 2 : 4, i->Aux == 1) ? 0 : 1;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int RetFar(CpuState* s, Insn* i) => FarReturn(s, i->OpSz == 2 ? 2 : 4, i->Imm & 0xFFFF) ? 0 : 1;
+    public static int RetFar(CpuState* s, Insn* i) => Mark(s, i) && FarReturn(s, i->OpSz == 2 ? 2 : 4, i->Imm & 0xFFFF) ? 0 : 1;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static int Iret(CpuState* s, Insn* i) => InterruptReturn(s, i->OpSz == 2 ? 2 : i->OpSz) ? 1 : 1;
+    public static int Iret(CpuState* s, Insn* i) => Mark(s, i) && InterruptReturn(s, i->OpSz == 2 ? 2 : i->OpSz) ? 1 : 1;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int IntN(CpuState* s, Insn* i)
     {
+        Mark(s, i);
         // Virtual-8086 mode with IOPL < 3: INT n faults (no VME), SDM Vol. 3A §20.2.7.
         if (V86(s) && ((s->Eflags >> 12) & 3) < 3) return Fault(s, Vec.GP, 0);
         DeliverInterrupt(s, (int)(i->Imm & 0xFF), IntKind.Software, false, 0);
@@ -121,6 +130,7 @@ internal static unsafe partial class Ops
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Int3(CpuState* s, Insn* i)
     {
+        Mark(s, i);
         DeliverInterrupt(s, Vec.BP, IntKind.SoftwareException, false, 0);
         return 1;
     }
@@ -128,6 +138,7 @@ internal static unsafe partial class Ops
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Into(CpuState* s, Insn* i)
     {
+        Mark(s, i);
         if (!GetOF(s)) return 0;
         DeliverInterrupt(s, Vec.OF, IntKind.SoftwareException, false, 0);
         return 1;
@@ -136,6 +147,7 @@ internal static unsafe partial class Ops
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Int1(CpuState* s, Insn* i)
     {
+        Mark(s, i);
         DeliverInterrupt(s, Vec.DB, IntKind.Icebp, false, 0);
         return 1;
     }

@@ -30,7 +30,7 @@ internal static unsafe partial class Ops
     {
         SetAReg(s, 1, cnt, i->AMask);
         if (n > 1) s->Retired += n - 1;
-        if (more) { s->Rip = s->InsnStart; return 1; }
+        if (more) { s->Rip -= i->Len; return 1; }
         return 0;
     }
 

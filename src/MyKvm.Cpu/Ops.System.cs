@@ -56,6 +56,7 @@ internal static unsafe partial class Ops
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static int Unimplemented(CpuState* s, Insn* i)
     {
+        s->InsnStart = s->Rip - i->Len;
         s->Rip = s->InsnStart;
         SoftCpu.Of(s).ReportUnimplemented(null);
         return 1;
@@ -75,6 +76,7 @@ internal static unsafe partial class Ops
     public static int Fpu(CpuState* s, Insn* i)
     {
         if ((s->Cr0 & (VcpuState.Cr0EM | VcpuState.Cr0TS)) != 0) return Fault(s, Vec.NM);
+        s->InsnStart = s->Rip - i->Len;
         s->Rip = s->InsnStart;
         SoftCpu.Of(s).ReportUnimplemented("x87 FPU instruction (no FPU is modelled; CPUID.1:EDX.FPU = 0)");
         return 1;

@@ -132,27 +132,42 @@ public sealed unsafe partial class SoftCpu : IVcpu
         int mode = s->CodeMode & 3;
         if (mode != 2 && rip > s->Cs.Limit) { s->InsnStart = rip; Fault(s, Vec.GP, 0); return; }
         ulong lin = (s->Cs.Base + rip) & s->LinMask;
+        ulong tag = (lin << 3) | (uint)(mode << 1) | (s->Cpl == 3 ? 1UL : 0);
+        JumpCacheEntry* jc = s->JumpCache + (int)((lin ^ (lin >> JumpCacheBits)) & (JumpCacheSize - 1));
+        Block* b = jc->Block;
+        if (jc->Tag != tag || b == null || b->Key < 0)
+        {
+            b = FindBlock(lin, rip, mode);
+            if (b == null) return;
+            jc->Tag = tag;
+            jc->Block = b;
+        }
+        if (mode != 2 && rip + b->Bytes - 1 > s->Cs.Limit) { StepSlow(); return; }
+        RunBlock(_pool + b->First, b->Count);
+    }
+
+    /// <summary>Translates the fetch address and finds or decodes the block there; null when it ran StepSlow or faulted.</summary>
+    private Block* FindBlock(ulong lin, ulong rip, int mode)
+    {
+        CpuState* s = _s;
         TlbEntry* e = s->TlbX + ((lin >> 12) & TlbIdxMask);
         long host;
         if (e->Tag == (lin & ~0xFFFUL)) host = e->Delta + (long)lin;
         else
         {
-            if (!Translate(s, lin, AccFetch | (s->Cpl == 3 ? AccUser : 0), out ulong phys)) { s->InsnStart = rip; return; }
+            if (!Translate(s, lin, AccFetch | (s->Cpl == 3 ? AccUser : 0), out ulong phys)) { s->InsnStart = rip; return null; }
             long off = HostOffset(s, phys);
-            if (off < 0) { StepSlow(); return; }
+            if (off < 0) { StepSlow(); return null; }
             host = (long)s->Ram + off;
         }
         ulong hostOff = (ulong)(host - (long)s->Ram);
         Block* b = Lookup(hostOff, mode);
-        if (b == null)
-        {
-            ulong avail = 4096 - (hostOff & 0xFFF);
-            if (mode != 2) avail = Math.Min(avail, (ulong)s->Cs.Limit - rip + 1);
-            b = Build(hostOff, mode, (int)avail);
-            if (b == null) { StepSlow(); return; }
-        }
-        else if (mode != 2 && rip + b->Bytes - 1 > s->Cs.Limit) { StepSlow(); return; }
-        RunBlock(_pool + b->First, b->Count);
+        if (b != null) return b;
+        ulong avail = 4096 - (hostOff & 0xFFF);
+        if (mode != 2) avail = Math.Min(avail, (ulong)s->Cs.Limit - rip + 1);
+        b = Build(hostOff, mode, (int)avail);
+        if (b == null) StepSlow();
+        return b;
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -164,11 +179,13 @@ public sealed unsafe partial class SoftCpu : IVcpu
         CpuSignals sig = _signals;
         while (true)
         {
+            // InsnStart is written only when an instruction stops the block (a fault needs it);
+            // handlers that need it earlier compute RIP - Len.
             ulong start = s->Rip;
-            s->InsnStart = start;
             s->Rip = start + i->Len;
             if (i->Fn(s, i) != 0)
             {
+                s->InsnStart = start;
                 if (s->FaultVec < 0) s->Retired++;
                 return;
             }
