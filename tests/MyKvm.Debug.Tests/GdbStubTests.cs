@@ -169,3 +169,42 @@ public class GdbStubTests
         Assert.Contains("exited normally", output);
     }
 }
+
+public class LongModeDescriptionTests
+{
+    [Fact]
+    public void LongModeGetsTheX8664DescriptionAndRealGdbAcceptsIt()
+    {
+        using var m = new FakeMachine([0x90, 0x90, 0xF4]);
+        var s = m.Cpu.GetState();
+        s.Efer |= MyKvm.Core.VcpuState.EferLME | MyKvm.Core.VcpuState.EferLMA;
+        s.Cr0 |= MyKvm.Core.VcpuState.Cr0PG;
+        s.Cr4 |= MyKvm.Core.VcpuState.Cr4PAE;
+        s.Cs = MyKvm.Core.SegmentState.Code64(0x08);
+        s.R15 = 0x1122_3344_5566_7788;
+        m.Cpu.SetState(s);
+        // Identity-map the first 2 MiB with a 4-level table so gdb's memory reads work.
+        m.Ram.Write64(0x10000, 0x11000 | 3);
+        m.Ram.Write64(0x11000, 0x12000 | 3);
+        m.Ram.Write64(0x12000, 0x83);
+        s.Cr3 = 0x10000;
+        m.Cpu.SetState(s);
+        var d = TargetDescription.For(s);
+        Assert.True(d.Is64);
+        Assert.Contains("<architecture>i386:x86-64</architecture>", d.ToXml());
+        m.Start();
+        using var server = GdbServer.Start("tcp::0", m.Debugger);
+        if (!TestEnvironment.HasCommand("gdb")) return;
+        var r = TestEnvironment.Run("gdb", [
+            "-nx", "-batch", "-ex", $"target remote 127.0.0.1:{server.Port}",
+            "-ex", "show architecture", "-ex", "info registers rip r15 cr0 efer", "-ex", "x/2i $pc", "-ex", "stepi", "-ex", "print $pc",
+        ], timeout: TimeSpan.FromSeconds(60));
+        string output = r.Stdout + r.Stderr;
+        Assert.Contains("i386:x86-64", output);
+        Assert.Matches(@"rip +0x100000", output);
+        Assert.Matches(@"r15 +0x1122334455667788", output);
+        Assert.Matches(@"efer +0x500", output);
+        Assert.Contains("0x100000:\tnop", output);
+        Assert.Contains("$1 = (void (*)()) 0x100001", output);
+    }
+}
