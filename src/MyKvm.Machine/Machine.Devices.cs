@@ -38,6 +38,9 @@ public sealed partial class Machine
 
         var pciBus = new PciBus();
         pciBus.Attach(0, 0, new PciHostBridgeFunction());
+        // PIIX3 ISA bridge and IDE function, as on a 440FX board: Linux's ata_piix finds the legacy IDE ports through them.
+        pciBus.Attach(1, 0, new Piix3IsaBridgeFunction());
+        pciBus.Attach(1, 1, new Piix3IdeFunction());
         Io.Register(PciHost.FirstPort, PciHost.PortCount, new PciHost(pciBus, new ResetControlRegister(this)));
 
         _com1 = new Uart16550(_irqs.IsaIrq(4), _serial.Write, Timers);
