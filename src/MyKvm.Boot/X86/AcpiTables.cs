@@ -218,8 +218,8 @@ public static class AcpiTables
             .ToArray();
         byte[] aml =
         [
-            .. Aml.Name("\\_S5", Aml.Package(o.SleepTypeS5, o.SleepTypeS5, 0, 0)),
-            .. Aml.Scope("\\_SB", cpus),
+            .. Aml.Name("_S5", Aml.Package(o.SleepTypeS5, o.SleepTypeS5, 0, 0)),
+            .. Aml.Scope("_SB", cpus),
         ];
         var b = new byte[HeaderLength + aml.Length];
         aml.CopyTo(b, HeaderLength);
