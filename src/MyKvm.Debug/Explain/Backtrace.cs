@@ -97,8 +97,19 @@ public static class Backtrace
     public static string Format(IEnumerable<StackFrame> frames, bool wide)
     {
         var sb = new System.Text.StringBuilder();
-        foreach (var f in frames)
+        var list = frames.ToList();
+        for (int i = 0; i < list.Count; i++)
         {
+            var f = list[i];
+            // Runaway recursion: one line for a run of identical frames.
+            int same = 0;
+            while (i + same + 1 < list.Count && list[i + same + 1].Pc == f.Pc && i > 0) same++;
+            if (same >= 2)
+            {
+                sb.AppendLine($"  #{f.Number}-#{list[i + same].Number}: 0x{f.Pc.ToString(wide ? "x16" : "x8")} in {f.Symbol ?? "??"}{(f.SourceLine is { } l ? $" at {l}" : "")}   ({same + 1} identical frames: recursion{(i + same + 1 == list.Count ? ", and more below" : "")})");
+                i += same;
+                continue;
+            }
             string pc = "0x" + f.Pc.ToString(wide ? "x16" : "x8");
             sb.Append($"  #{f.Number,-2} {pc}");
             sb.Append(f.Symbol is { } sym ? $" in {sym}" : " in ??");
