@@ -13,6 +13,7 @@ internal struct Block
     public int Count;
     public int Next;        // hash chain
     public uint Bytes;
+    public ulong Check0, Check1;   // the first 16 code bytes (fewer at a page end), re-checked on entry
 }
 
 /// <summary>
@@ -96,6 +97,7 @@ public sealed unsafe partial class SoftCpu
         long key = (long)(hostOff * 4) + mode;
         int h = HashOf(key);
         *b = new Block { Key = key, HostOff = hostOff, First = _poolUsed, Count = count, Next = _hash[h], Bytes = (uint)pos };
+        ReadCheckBytes(hostOff, out b->Check0, out b->Check1);
         _hash[h] = id;
         _poolUsed += count;
         ulong page = hostOff >> 12;
@@ -104,6 +106,26 @@ public sealed unsafe partial class SoftCpu
         if (_s->CodeMask[page] == 0) DropWriteEntries(_s, page);
         _s->CodeMask[page] |= ChunkBits(hostOff, (ulong)pos);
         return b;
+    }
+
+    /// <summary>
+    /// The bytes a block's entry check compares: RAM written behind the CPU's back (DMA, a loader, a debugger
+    /// that did not call <see cref="NotifyRamWritten"/>) is caught at least where a block starts.
+    /// </summary>
+    private void ReadCheckBytes(ulong hostOff, out ulong c0, out ulong c1)
+    {
+        int left = 4096 - (int)(hostOff & 0xFFF);
+        byte* p = _s->Ram + hostOff;
+        c0 = left >= 8 ? *(ulong*)p : *p;
+        c1 = left >= 16 ? *(ulong*)(p + 8) : 0;
+    }
+
+    private bool BlockStillValid(Block* b)
+    {
+        ReadCheckBytes(b->HostOff, out ulong c0, out ulong c1);
+        if (c0 == b->Check0 && c1 == b->Check1) return true;
+        InvalidateRange(b->HostOff >> 12, b->HostOff, b->HostOff + b->Bytes);
+        return false;
     }
 
     private static ulong ChunkBits(ulong off, ulong len)

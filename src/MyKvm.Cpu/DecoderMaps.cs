@@ -101,6 +101,10 @@ internal static unsafe partial class Decoder
         _ => BtFn<BitComplement>(form, sz),
     };
 
+    private static bool IsSimdSpace(byte op) =>
+        op is (>= 0x10 and <= 0x17) or (>= 0x28 and <= 0x2F) or 0x38 or 0x3A or (>= 0x50 and <= 0x7F) or 0xAE
+            or (>= 0xC2 and <= 0xC6) or (>= 0xD0 and <= 0xFE) or 0x0E or 0x0F;
+
     private static void ModRmRegs(ref Reader r, ref Ctx c, Insn* d, int sz)
     {
         ModRm(ref r, ref c, d);
@@ -586,10 +590,21 @@ internal static unsafe partial class Decoder
             d->Fn = CcFn(op & 15, d->IsMem ? 2 : 1);
             return;
         }
-        if (op >= 0xC8)
+        if (op >= 0xC8 && op <= 0xCF)
         {
             d->Rm = RegOff((op & 7) | ((c.Rex & 1) << 3), 8, 0);
             d->Fn = Sz(osz, null, &Ops.Bswap<B16>, &Ops.Bswap<B32>, &Ops.Bswap<B64>);
+            return;
+        }
+        if (IsSimdSpace(op))
+        {
+            // MMX/SSE/x87-state opcode space: known instructions this CPU does not implement yet (CPUID says so).
+            // They stop with an Unimplemented report (bytes, address, mode) rather than a silent #UD.
+            if (op is 0x38 or 0x3A) r.U8();
+            if (op is not (0x77 or 0x0E)) ModRm(ref r, ref c, d);      // EMMS and FEMMS have no ModRM
+            if (op is 0x3A or 0x70 or 0x71 or 0x72 or 0x73 or 0xC2 or 0xC4 or 0xC5 or 0xC6) r.U8();
+            d->Fn = &Ops.Unimplemented;
+            end = true;
             return;
         }
         switch (op)

@@ -135,7 +135,7 @@ public sealed unsafe partial class SoftCpu : IVcpu
         ulong tag = (lin << 3) | (uint)(mode << 1) | (s->Cpl == 3 ? 1UL : 0);
         JumpCacheEntry* jc = s->JumpCache + (int)((lin ^ (lin >> JumpCacheBits)) & (JumpCacheSize - 1));
         Block* b = jc->Block;
-        if (jc->Tag != tag || b == null || b->Key < 0)
+        if (jc->Tag != tag || b == null || b->Key < 0 || FirstWord(s->Ram, b->HostOff) != b->Check0 && !BlockStillValid(b))
         {
             b = FindBlock(lin, rip, mode);
             if (b == null) return;
@@ -145,6 +145,9 @@ public sealed unsafe partial class SoftCpu : IVcpu
         if (mode != 2 && rip + b->Bytes - 1 > s->Cs.Limit) { StepSlow(); return; }
         RunBlock(_pool + b->First, b->Count);
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ulong FirstWord(byte* ram, ulong off) => (off & 0xFFF) <= 0xFF8 ? *(ulong*)(ram + off) : ram[off];
 
     /// <summary>Translates the fetch address and finds or decodes the block there; null when it ran StepSlow or faulted.</summary>
     private Block* FindBlock(ulong lin, ulong rip, int mode)
