@@ -5,6 +5,23 @@ namespace MyKvm.Boot;
 /// <summary>How a kernel image is entered. <see cref="Auto"/> picks one from the image's headers.</summary>
 public enum BootProtocol { Auto, Multiboot, Stos, Linux, Elf }
 
+/// <summary>
+/// Which entry point of a Linux bzImage to use (Documentation/arch/x86/boot.rst, "32-bit Boot Protocol" and
+/// "64-bit Boot Protocol").
+/// </summary>
+public enum LinuxEntry
+{
+    /// <summary>
+    /// The 64-bit entry when the kernel has it (xloadflags XLF_KERNEL_64) and <see cref="BootRequest.LongModeAvailable"/>
+    /// says the CPU can start in long mode; the 32-bit entry otherwise (every x86 bzImage has it).
+    /// </summary>
+    Auto,
+    /// <summary>Flat 32-bit protected mode, paging off, at the load address.</summary>
+    Entry32,
+    /// <summary>Long mode with identity-mapped page tables, at the load address + 0x200. Needs XLF_KERNEL_64.</summary>
+    Entry64,
+}
+
 /// <summary>What to boot: the kernel, its modules or initrd, and the command line.</summary>
 public sealed record BootRequest
 {
@@ -27,6 +44,15 @@ public sealed record BootRequest
 
     /// <summary>Linux screen_info: 80x25 VGA text when true, zeroed (no console) when false.</summary>
     public bool VgaConsole { get; init; } = true;
+
+    /// <summary>Linux: which entry point to start the kernel at.</summary>
+    public LinuxEntry LinuxEntry { get; init; } = LinuxEntry.Auto;
+
+    /// <summary>
+    /// The CPU that will run the guest can be started in long mode (KVM can; the software CPU cannot yet).
+    /// Only <see cref="LinuxEntry.Auto"/> reads it; an explicit <see cref="LinuxEntry.Entry64"/> is honoured either way.
+    /// </summary>
+    public bool LongModeAvailable { get; init; }
 }
 
 /// <summary>What a loader did: the vCPU state to start from, and what it told the guest.</summary>

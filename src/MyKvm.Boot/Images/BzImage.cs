@@ -17,7 +17,10 @@ internal sealed class BzImage
     public const int SetupHeaderLimit = 0x290;
 
     public const byte LoadedHigh = 0x01, KeepSegments = 0x40, CanUseHeap = 0x80;
+    /// <summary>xloadflags (protocol 2.12+): the kernel has the 64-bit entry at +0x200; it may be placed above 4 GiB.</summary>
     public const ushort XlfKernel64 = 0x01, XlfCanBeLoadedAbove4G = 0x02;
+    /// <summary>Offset of startup_64 from the load address (boot.rst, "64-bit Boot Protocol").</summary>
+    public const uint Entry64Offset = 0x200;
 
     private BzImage(byte[] data) => Data = data;
 
@@ -42,6 +45,8 @@ internal sealed class BzImage
     public ReadOnlySpan<byte> ProtectedModeKernel => Data.AsSpan(SetupSize);
     /// <summary>End of the setup header in the file: 0x202 plus the jump offset in the byte at 0x201.</summary>
     public int SetupHeaderEnd => Math.Min(Math.Min(SignatureOffset + Data[0x201], SetupHeaderLimit), Data.Length);
+    public bool HasEntry64 => (XLoadFlags & XlfKernel64) != 0;
+    public bool CanBeLoadedAbove4G => (XLoadFlags & XlfCanBeLoadedAbove4G) != 0;
     public string VersionText => $"{Version >> 8}.{Version & 0xFF:d2}";
 
     public static bool HasSignature(ReadOnlySpan<byte> data) =>
@@ -69,7 +74,8 @@ internal sealed class BzImage
             KernelAlignment = U32(data, 0x230),
             Relocatable = data[0x234] != 0,
             MinAlignment = data[0x235],
-            XLoadFlags = U16(data, 0x236),
+            // Before 2.12 the two bytes were "reserved" and need not be zero.
+            XLoadFlags = version >= 0x020C ? U16(data, 0x236) : (ushort)0,
             CmdlineSize = U32(data, 0x238),
             PrefAddress = version >= 0x020A ? U64(data, 0x258) : 0,
             InitSize = version >= 0x020A ? U32(data, 0x260) : 0,

@@ -13,7 +13,7 @@ internal static class LinuxBootParams
     public const int Size = 4096;
 
     // struct boot_params
-    public const int ScreenInfo = 0x000, AltMemK = 0x1E0, E820Entries = 0x1E8, Sentinel = 0x1EF, Hdr = 0x1F1, E820Table = 0x2D0;
+    public const int ScreenInfo = 0x000, ExtRamdiskImage = 0x0C0, ExtRamdiskSize = 0x0C4, ExtCmdLinePtr = 0x0C8, AltMemK = 0x1E0, E820Entries = 0x1E8, Sentinel = 0x1EF, Hdr = 0x1F1, E820Table = 0x2D0;
     public const int E820MaxEntries = 128, E820EntrySize = 20;
 
     // struct setup_header fields, as offsets in boot_params
@@ -38,8 +38,8 @@ internal static class LinuxBootParams
         BzImage Image,
         uint KernelAddress,
         uint CommandLineAddress,
-        uint InitrdAddress,
-        uint InitrdSize,
+        ulong InitrdAddress,
+        ulong InitrdSize,
         IReadOnlyList<MemoryMapEntry> MemoryMap,
         bool VgaConsole);
 
@@ -56,8 +56,12 @@ internal static class LinuxBootParams
         s[TypeOfLoader] = LoaderIdUndefined;
         s[LoadFlags] = (byte)((data[LoadFlags] | BzImage.CanUseHeap) & ~BzImage.KeepSegments);
         Put32(s, Code32Start, p.KernelAddress);
-        Put32(s, RamdiskImage, p.InitrdAddress);
-        Put32(s, RamdiskSize, p.InitrdSize);
+        // An initrd above 4 GiB (XLF_CAN_BE_LOADED_ABOVE_4G) keeps its high halves in ext_ramdisk_image/size
+        // (zero-page.rst); kernels without that flag never get one there.
+        Put32(s, RamdiskImage, (uint)p.InitrdAddress);
+        Put32(s, RamdiskSize, (uint)p.InitrdSize);
+        Put32(s, ExtRamdiskImage, (uint)(p.InitrdAddress >> 32));
+        Put32(s, ExtRamdiskSize, (uint)(p.InitrdSize >> 32));
         Put16(s, HeapEndPtr, HeapEnd - 0x200);
         Put32(s, CmdLinePtr, p.CommandLineAddress);
 

@@ -17,10 +17,19 @@ namespace MyKvm.Boot.Tests.Support;
 internal sealed unsafe partial class UnicornMachine : IDisposable
 {
     private const string Lib = "libunicorn.so.2";
-    private const int UcArchX86 = 4, UcMode32 = 4, UcProtAll = 7, UcHookInsn = 2, UcX86InsIn = 218, UcX86InsOut = 500;
+    private const int UcArchX86 = 4, UcMode32 = 4, UcMode64 = 8, UcProtAll = 7, UcHookInsn = 2, UcX86InsIn = 218, UcX86InsOut = 500;
     private const int RegEax = 19, RegEbx = 21, RegEcx = 22, RegEdx = 24, RegEsi = 29, RegEdi = 23, RegEsp = 30, RegEbp = 20,
         RegEip = 26, RegEflags = 25, RegCs = 11, RegDs = 17, RegEs = 28, RegFs = 32, RegGs = 33, RegSs = 49,
-        RegCr0 = 50, RegCr3 = 53, RegCr4 = 54, RegGdtr = 243;
+        RegCr0 = 50, RegCr3 = 53, RegCr4 = 54, RegGdtr = 243, RegMsr = 248,
+        RegRax = 35, RegRbx = 37, RegRcx = 38, RegRdx = 40, RegRsi = 43, RegRdi = 39, RegRsp = 44, RegRbp = 36, RegRip = 41, RegRflags = 253;
+    private const uint MsrEfer = 0xC000_0080;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct X86Msr
+    {
+        public uint Id;
+        public ulong Value;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     private struct X86Mmr
@@ -49,10 +58,14 @@ internal sealed unsafe partial class UnicornMachine : IDisposable
 
     private readonly GuestRam _ram;
 
-    public UnicornMachine(GuestRam ram)
+    private readonly bool _longMode;
+
+    /// <summary>A 32-bit machine, or with <paramref name="longMode"/> one that starts in 64-bit long mode.</summary>
+    public UnicornMachine(GuestRam ram, bool longMode = false)
     {
         _ram = ram;
-        Check(uc_open(UcArchX86, UcMode32, out _uc), "uc_open");
+        _longMode = longMode;
+        Check(uc_open(UcArchX86, longMode ? UcMode64 : UcMode32, out _uc), "uc_open");
         _self = GCHandle.Alloc(this);
         // The whole low RAM, VGA hole included (nothing in our guests touches it but the hello kernel's VGA text).
         Check(uc_mem_map_ptr(_uc, 0, (nuint)ram.LowSize, UcProtAll, ram.HostBase), "uc_mem_map_ptr");
@@ -64,9 +77,20 @@ internal sealed unsafe partial class UnicornMachine : IDisposable
     public int? ExitCode { get; private set; }
     public string Serial => _serial.ToString().Replace("\r\n", "\n");
 
+    /// <summary>Stop as soon as the serial output contains this (for guests that never exit).</summary>
+    public string? StopAtSerial { get; set; }
+
+    /// <summary>True if the run ended because <see cref="StopAtSerial"/> appeared.</summary>
+    public bool StoppedAtSerial { get; private set; }
+
     /// <summary>Loads <paramref name="s"/> (32-bit protected mode, paging on or off) and runs until the guest exits or <paramref name="maxInstructions"/>.</summary>
     public void Run(VcpuState s, ulong maxInstructions = 50_000_000)
     {
+        if (_longMode)
+        {
+            Run64(s, maxInstructions);
+            return;
+        }
         if (s.PagingEnabled) AliasLargePages(s);
         var gdtr = new X86Mmr { Base = s.GdtBase, Limit = s.GdtLimit };
         Check(uc_reg_write(_uc, RegGdtr, &gdtr), "gdtr");
@@ -92,6 +116,38 @@ internal sealed unsafe partial class UnicornMachine : IDisposable
         int err = uc_emu_start(_uc, s.Rip, 0, 20_000_000, (nuint)maxInstructions);
         if (err != 0 && ExitCode is null)
             throw new InvalidOperationException($"unicorn stopped with {Marshal.PtrToStringAnsi(uc_strerror(err))} at eip 0x{ReadReg(RegEip):x}; serial so far:\n{Serial}");
+    }
+
+    /// <summary>
+    /// Long mode: Unicorn's 64-bit mode starts with a 64-bit CS already; the loader's GDTR, EFER, CR4, CR3 and CR0
+    /// go in, and the selectors (Unicorn keeps the 64-bit hidden state). The loader's page tables identity-map
+    /// what the guest touches, so Unicorn's disregard of paging does not matter.
+    /// </summary>
+    private void Run64(VcpuState s, ulong maxInstructions)
+    {
+        var gdtr = new X86Mmr { Base = s.GdtBase, Limit = s.GdtLimit };
+        Check(uc_reg_write(_uc, RegGdtr, &gdtr), "gdtr");
+        var efer = new X86Msr { Id = MsrEfer, Value = s.Efer };
+        Check(uc_reg_write(_uc, RegMsr, &efer), "efer");
+        WriteReg(RegCr4, s.Cr4);
+        WriteReg(RegCr3, s.Cr3);
+        WriteReg(RegCr0, s.Cr0);
+        WriteReg(RegCs, s.Cs.Selector);
+        WriteReg(RegDs, s.Ds.Selector);
+        WriteReg(RegEs, s.Es.Selector);
+        WriteReg(RegSs, s.Ss.Selector);
+        WriteReg(RegRax, s.Rax);
+        WriteReg(RegRbx, s.Rbx);
+        WriteReg(RegRcx, s.Rcx);
+        WriteReg(RegRdx, s.Rdx);
+        WriteReg(RegRsi, s.Rsi);
+        WriteReg(RegRdi, s.Rdi);
+        WriteReg(RegRsp, s.Rsp);
+        WriteReg(RegRbp, s.Rbp);
+        WriteReg(RegRflags, s.Rflags);
+        int err = uc_emu_start(_uc, s.Rip, 0, 120_000_000, (nuint)maxInstructions);
+        if (err != 0 && ExitCode is null && !StoppedAtSerial)
+            throw new InvalidOperationException($"unicorn stopped with {Marshal.PtrToStringAnsi(uc_strerror(err))} at rip 0x{ReadReg(RegRip):x}; serial so far:\n{Serial}");
     }
 
     private void AliasLargePages(VcpuState s)
@@ -139,7 +195,14 @@ internal sealed unsafe partial class UnicornMachine : IDisposable
     {
         var self = (UnicornMachine)GCHandle.FromIntPtr(user).Target!;
         if (port == 0x3F8 && (self.ReadLcr() & 0x80) == 0)
+        {
             self._serial.Append((char)(value & 0xFF));
+            if (self.StopAtSerial is { } stop && (value & 0xFF) == stop[^1] && self._serial.ToString().Contains(stop))
+            {
+                self.StoppedAtSerial = true;
+                uc_emu_stop(uc);
+            }
+        }
         else if (port == 0x3FB)
             self._lcr = (byte)value;
         else if (port == 0xF4)
