@@ -95,8 +95,10 @@ pad() {  # LENGTH: NULs up to the next multiple of 4 (printf is a builtin: no pr
 
 mkdir -p "$(dirname "$output")"
 if ! cmp -s "$archive" "$output" 2>/dev/null; then
-    cp "$archive" "$output.tmp"
-    mv -f "$output.tmp" "$output"
+    tmp="$(mktemp "$output.XXXXXX")"     # a private name, so concurrent builds never mix their bytes
+    cp "$archive" "$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$output"
     echo "build-initramfs: wrote $output ($(stat -c %s "$output") bytes, $(wc -l < "$entries") entries)" >&2
 fi
 echo "$output"

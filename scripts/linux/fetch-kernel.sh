@@ -28,6 +28,15 @@ if [ "$refresh" -eq 0 ] && [ -s "$out/vmlinuz" ]; then
     exit 0
 fi
 
+mkdir -p "$out"
+# One fetch at a time (parallel test processes may all ask); the second finds vmlinuz there.
+exec 9>"$out/.fetch.lock"
+flock 9
+if [ "$refresh" -eq 0 ] && [ -s "$out/vmlinuz" ]; then
+    echo "$out/vmlinuz"
+    exit 0
+fi
+
 for tool in apt-cache apt-get dpkg-deb tar; do
     command -v "$tool" >/dev/null || { echo "fetch-kernel: $tool is required (a Debian system)" >&2; exit 1; }
 done
@@ -43,7 +52,6 @@ if [ -z "$pkg" ]; then
 fi
 [ -n "$pkg" ] || { echo "fetch-kernel: cannot resolve the package linux-image-amd64 depends on" >&2; exit 1; }
 
-mkdir -p "$out"
 work="$(mktemp -d "$out/.fetch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 # apt-get download writes into the current directory; as root it warns that it runs unsandboxed, which is harmless.
