@@ -78,18 +78,22 @@ internal unsafe struct OpTest : IAlu
 internal unsafe interface IUnary { static abstract ulong Do<T>(CpuState* s, ulong a) where T : ISz; }
 internal unsafe struct UInc : IUnary
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a) where T : ISz { ulong r = (a + 1) & T.Mask; SetIncDec<T>(s, a, r, false); return r; }
 }
 internal unsafe struct UDec : IUnary
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a) where T : ISz { ulong r = (a - 1) & T.Mask; SetIncDec<T>(s, a, r, true); return r; }
 }
 internal unsafe struct UNot : IUnary
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a) where T : ISz => ~a & T.Mask;
 }
 internal unsafe struct UNeg : IUnary
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a) where T : ISz { ulong r = (0 - a) & T.Mask; SetSub<T>(s, 0, a, r); return r; }
 }
 
@@ -115,6 +119,7 @@ internal unsafe interface IShift { static abstract ulong Do<T>(CpuState* s, ulon
 
 internal unsafe struct SShl : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         ulong r = n >= 64 ? 0 : (a << (int)n) & T.Mask;
@@ -126,6 +131,7 @@ internal unsafe struct SShl : IShift
 }
 internal unsafe struct SShr : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         ulong r = n >= 64 ? 0 : a >> (int)n;
@@ -138,6 +144,7 @@ internal unsafe struct SShr : IShift
 }
 internal unsafe struct SSar : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         long sa = T.Sext(a);
@@ -149,6 +156,7 @@ internal unsafe struct SSar : IShift
 }
 internal unsafe struct SRol : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         int k = (int)(n % (uint)T.Bits);
@@ -169,6 +177,7 @@ internal unsafe struct SRol : IShift
 }
 internal unsafe struct SRor : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         int k = (int)(n % (uint)T.Bits);
@@ -181,6 +190,7 @@ internal unsafe struct SRor : IShift
 }
 internal unsafe struct SRcl : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         int w = T.Bits + 1;
@@ -197,6 +207,7 @@ internal unsafe struct SRcl : IShift
 }
 internal unsafe struct SRcr : IShift
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Do<T>(CpuState* s, ulong a, uint n) where T : ISz
     {
         int w = T.Bits + 1;

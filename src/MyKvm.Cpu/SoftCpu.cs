@@ -128,22 +128,70 @@ public sealed unsafe partial class SoftCpu : IVcpu
     private void ExecuteBlock()
     {
         CpuState* s = _s;
-        ulong rip = s->Rip;
-        int mode = s->CodeMode & 3;
-        if (mode != 2 && rip > s->Cs.Limit) { s->InsnStart = rip; Fault(s, Vec.GP, 0); return; }
-        ulong lin = (s->Cs.Base + rip) & s->LinMask;
-        ulong tag = (lin << 3) | (uint)(mode << 1) | (s->Cpl == 3 ? 1UL : 0);
-        JumpCacheEntry* jc = s->JumpCache + (int)((lin ^ (lin >> JumpCacheBits)) & (JumpCacheSize - 1));
-        Block* b = jc->Block;
-        if (jc->Tag != tag || b == null || b->Key < 0 || FirstWord(s->Ram, b->HostOff) != b->Check0 && !BlockStillValid(b))
+        CpuSignals sig = _signals;
+        // Blocks chain through the jump cache without leaving this loop while nothing needs the run loop:
+        // no event or signal, budget left, no fault or exit.
+        while (true)
         {
-            b = FindBlock(lin, rip, mode);
-            if (b == null) return;
-            jc->Tag = tag;
-            jc->Block = b;
+            ulong rip = s->Rip;
+            int mode = s->CodeMode & 3;
+            if (mode != 2 && rip > s->Cs.Limit) { s->InsnStart = rip; Fault(s, Vec.GP, 0); return; }
+            ulong lin = (s->Cs.Base + rip) & s->LinMask;
+            ulong tag = (lin << 3) | (uint)(mode << 1) | (s->Cpl == 3 ? 1UL : 0);
+            JumpCacheEntry* jc = s->JumpCache + (int)((lin ^ (lin >> JumpCacheBits)) & (JumpCacheSize - 1));
+            Block* b = jc->Block;
+            if (jc->Tag != tag || b == null || b->Key < 0 || FirstWord(s->Ram, b->HostOff) != b->Check0 && !BlockStillValid(b))
+            {
+                b = FindBlock(lin, rip, mode);
+                if (b == null) return;
+                jc->Tag = tag;
+                jc->Block = b;
+            }
+            if (mode != 2 && rip + b->Bytes - 1 > s->Cs.Limit) { StepSlow(); return; }
+
+            Insn* i = _pool + b->First;
+            long left = s->BudgetEnd - s->Retired;
+            Insn* end = i + (left < b->Count ? Math.Max(left, 1) : b->Count);
+            while (true)
+            {
+                // InsnStart is written only when an instruction stops the block (a fault needs it);
+                // handlers that need it earlier compute RIP - Len.
+                ulong start = s->Rip;
+                s->Rip = start + i->Len;
+                if (i->Fn(s, i) != 0)
+                {
+                    s->InsnStart = start;
+                    if (s->FaultVec < 0) s->Retired++;
+                    return;
+                }
+                s->Retired++;
+                if (((sig.Flags & s->SigMask) | s->Events) != 0) return;
+                if (++i >= end) break;
+            }
+            if (s->Retired >= s->BudgetEnd) return;
         }
-        if (mode != 2 && rip + b->Bytes - 1 > s->Cs.Limit) { StepSlow(); return; }
-        RunBlock(_pool + b->First, b->Count);
+    }
+
+    private void RunBlock(Insn* i, int count)
+    {
+        CpuState* s = _s;
+        long left = s->BudgetEnd - s->Retired;
+        Insn* end = i + (left < count ? Math.Max(left, 1) : count);
+        CpuSignals sig = _signals;
+        while (true)
+        {
+            ulong start = s->Rip;
+            s->Rip = start + i->Len;
+            if (i->Fn(s, i) != 0)
+            {
+                s->InsnStart = start;
+                if (s->FaultVec < 0) s->Retired++;
+                return;
+            }
+            s->Retired++;
+            if (++i >= end) return;
+            if (((sig.Flags & s->SigMask) | s->Events) != 0) return;
+        }
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
@@ -171,31 +219,6 @@ public sealed unsafe partial class SoftCpu : IVcpu
         b = Build(hostOff, mode, (int)avail);
         if (b == null) StepSlow();
         return b;
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private void RunBlock(Insn* i, int count)
-    {
-        CpuState* s = _s;
-        long left = s->BudgetEnd - s->Retired;
-        Insn* end = i + (left < count ? Math.Max(left, 1) : count);
-        CpuSignals sig = _signals;
-        while (true)
-        {
-            // InsnStart is written only when an instruction stops the block (a fault needs it);
-            // handlers that need it earlier compute RIP - Len.
-            ulong start = s->Rip;
-            s->Rip = start + i->Len;
-            if (i->Fn(s, i) != 0)
-            {
-                s->InsnStart = start;
-                if (s->FaultVec < 0) s->Retired++;
-                return;
-            }
-            s->Retired++;
-            if (++i >= end) return;
-            if (((sig.Flags & s->SigMask) | s->Events) != 0) return;
-        }
     }
 
     /// <summary>
