@@ -213,7 +213,16 @@ public sealed class VcpuDebugger : IDebugTarget
         bool exception = ev.Source == VcpuEventSource.Exception;
         var record = new FaultRecord(ev, exception ? _vcpu.GetState() : null);
         if (exception) Faults.Add(record);
-        EventRaised?.Invoke(record);
+        try
+        {
+            EventRaised?.Invoke(record);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A tracer or explainer failure must not unwind through the CPU's exception delivery.
+            EventRaised = null;
+            System.Diagnostics.Debug.WriteLine($"mykvm debugger: event listener failed: {e}");
+        }
         return exception && StopOnExceptions;
     }
 

@@ -102,6 +102,10 @@ public sealed class GdbServer : IDisposable
                 catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
                 {
                 }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    _log.WriteLine($"mykvm: gdb session ended by an internal error: {e.GetType().Name}: {e.Message}");
+                }
             }
             ClientConnected = false;
             _log.WriteLine("mykvm: gdb disconnected");

@@ -53,7 +53,17 @@ public sealed class GdbStub
             {
                 string? packet = conn.Receive();
                 if (packet is null) break;
-                var (reply, end) = Handle(packet, conn);
+                (string? reply, bool end) = (null, false);
+                try
+                {
+                    (reply, end) = Handle(packet, conn);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A malformed packet (or a guest state we did not expect) is an error reply, not a crash.
+                    _log.WriteLine($"mykvm: gdb packet '{(packet.Length > 40 ? packet[..40] + "..." : packet)}' failed: {e.Message}");
+                    reply = "E01";
+                }
                 if (reply is not null) conn.Send(reply);
                 if (packet == "QStartNoAckMode" && reply == "OK") conn.NoAckMode = true;
                 done = end;

@@ -71,6 +71,11 @@ public sealed class DebugMonitor
         {
             return e.Message + "\n";
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Whatever the guest's memory holds, a monitor command must never take the machine down.
+            return $"{line}: failed: {e.GetType().Name}: {e.Message}\n";
+        }
     }
 
     private string Dispatch(string line)
