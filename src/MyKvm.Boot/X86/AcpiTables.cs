@@ -188,7 +188,8 @@ public static class AcpiTables
         Gas(s[116..], 8, 1, o.ResetPort);                               // RESET_REG: one byte in I/O space
         b[128] = o.ResetValue;                                         // RESET_VALUE
         b[131] = FadtMinorRevision;                                    // FADT Minor Version
-        BinaryPrimitives.WriteUInt64LittleEndian(s[132..], facs);     // X_FIRMWARE_CTRL
+        // X_FIRMWARE_CTRL stays 0: it is for a FACS above 4 GiB and must be zero when FIRMWARE_CTRL is set (§5.2.9);
+        // with both, ACPICA installs the FACS twice.
         BinaryPrimitives.WriteUInt64LittleEndian(s[140..], dsdt);     // X_DSDT
         Gas(s[148..], Pm1EventLength * 8, 2, pm1Evt);                  // X_PM1a_EVT_BLK (word accesses)
         Gas(s[172..], Pm1ControlLength * 8, 2, pm1Cnt);                // X_PM1a_CNT_BLK
