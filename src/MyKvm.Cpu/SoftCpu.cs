@@ -108,11 +108,65 @@ public sealed unsafe partial class SoftCpu : IVcpu
                     return new VcpuExit((s->Eflags & CpuState.IF) != 0 ? VcpuExitReason.Halted : VcpuExitReason.HaltedForever);
             }
             if (s->Retired >= s->BudgetEnd) return new VcpuExit(VcpuExitReason.BudgetExhausted);
-            if ((s->Eflags & CpuState.TF) != 0) StepTrap();
+            if (_debugActive)
+            {
+                if (DebugStep() is { } d) return d;
+            }
+            else if ((s->Eflags & CpuState.TF) != 0) StepTrap();
             else ExecuteBlock();
             if (s->FaultVec >= 0) DeliverFault(-1);
             if (s->ExitReq != 0) return TakeExit();
         }
+    }
+
+    // ---- debugger hooks ---------------------------------------------------------------------------
+
+    private readonly HashSet<ulong> _breakpoints = [];
+    private bool _singleStep, _debugActive;
+    private ulong _resumeAt = ulong.MaxValue;
+
+    /// <summary>When set, <see cref="Run"/> executes one instruction and returns <see cref="VcpuExitReason.Debug"/>.</summary>
+    public bool SingleStep
+    {
+        get => _singleStep;
+        set { _singleStep = value; _debugActive = _singleStep || _breakpoints.Count > 0; }
+    }
+
+    /// <summary>
+    /// Stops with <see cref="VcpuExitReason.Debug"/> before executing the instruction at linear address
+    /// <paramref name="linear"/> (the next Run executes it). While breakpoints are set, instructions run one at a time.
+    /// </summary>
+    public void AddBreakpoint(ulong linear) { _breakpoints.Add(linear); _debugActive = true; }
+    public bool RemoveBreakpoint(ulong linear)
+    {
+        bool r = _breakpoints.Remove(linear);
+        _debugActive = _singleStep || _breakpoints.Count > 0;
+        return r;
+    }
+
+    /// <summary>The linear address of the next instruction (CS base + RIP).</summary>
+    public ulong NextInstructionLinear => (_s->Cs.Base + _s->Rip) & _s->LinMask;
+
+    private VcpuExit? DebugStep()
+    {
+        CpuState* s = _s;
+        ulong lin = (s->Cs.Base + s->Rip) & s->LinMask;
+        if (_breakpoints.Contains(lin) && _resumeAt != lin)
+        {
+            _resumeAt = lin;
+            return new VcpuExit(VcpuExitReason.Debug, $"breakpoint at {s->Cs.Sel:x4}:{s->Rip:x8} (linear {lin:x8})");
+        }
+        _resumeAt = ulong.MaxValue;
+        long end = s->BudgetEnd;
+        long before = s->Retired;
+        s->BudgetEnd = s->Retired + 1;
+        if ((s->Eflags & CpuState.TF) != 0) StepTrap(); else ExecuteBlock();
+        s->BudgetEnd = end;
+        if (s->FaultVec >= 0) DeliverFault(-1);
+        if (s->ExitReq != 0) return TakeExit();
+        if (_singleStep && s->Retired != before)
+            return new VcpuExit(VcpuExitReason.Debug, $"single step to {s->Cs.Sel:x4}:{s->Rip:x8}");
+        return null;
     }
 
     private VcpuExit TakeExit()

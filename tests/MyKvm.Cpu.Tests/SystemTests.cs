@@ -316,4 +316,43 @@ public class SystemTests
         m.Cpu.SetState(st);
         Assert.Equal(VcpuExitReason.Stopped, m.Cpu.Run(1000).Reason);
     }
+
+    [Fact]
+    public void BreakpointsAndSingleStepStopWithDebugExits()
+    {
+        using var m = Flat();
+        Asm(m, Code, a => { a.mov(eax, 1); a.mov(ebx, 2); a.mov(ecx, 3); a.hlt(); });
+        m.Cpu.AddBreakpoint(Code + 5);
+        var e = m.Cpu.Run(1000);
+        Assert.Equal(VcpuExitReason.Debug, e.Reason);
+        Assert.Contains("breakpoint", e.Detail);
+        Assert.Equal(Code + 5, m.Cpu.GetState().Rip);
+        Assert.Equal(1UL, m.Cpu.GetState().Rax);
+        Assert.Equal(0UL, m.Cpu.GetState().Rbx);
+        m.Cpu.SingleStep = true;
+        e = m.Cpu.Run(1000);
+        Assert.Equal(VcpuExitReason.Debug, e.Reason);
+        Assert.Equal(Code + 10, m.Cpu.GetState().Rip);
+        Assert.Equal(2UL, m.Cpu.GetState().Rbx);
+        Assert.Equal(0UL, m.Cpu.GetState().Rcx);
+        m.Cpu.SingleStep = false;
+        m.Cpu.RemoveBreakpoint(Code + 5);
+        Assert.Equal(VcpuExitReason.HaltedForever, m.Cpu.Run(1000).Reason);
+        Assert.Equal(3UL, m.Cpu.GetState().Rcx);
+    }
+
+    [Fact]
+    public void ExceptionObserverSeesVectorErrorAndCr2()
+    {
+        using var m = Flat(handler: Code + 0x100);
+        var seen = new List<CpuEvent>();
+        m.Cpu.ExceptionObserver = seen.Add;
+        Asm(m, Code, a => { a.mov(eax, 0); a.div(eax); });
+        Asm(m, Code + 0x100, a => a.hlt());
+        Assert.Equal(VcpuExitReason.HaltedForever, m.Cpu.Run(1000).Reason);
+        Assert.Single(seen);
+        Assert.Equal(0, seen[0].Vector);
+        Assert.Equal(Code + 5, seen[0].Rip);
+        Assert.False(seen[0].External);
+    }
 }
