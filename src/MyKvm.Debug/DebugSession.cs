@@ -30,8 +30,9 @@ public sealed record DebugOptions
 /// Everything the debugger adds to a machine, behind four calls in its run loop. The machine creates one for every
 /// run (it is cheap: exceptions are recorded, nothing is single-stepped) so that a triple fault is always explained:
 /// <code>
-/// var debug = DebugSession.Create(options, vcpu, ram, signals, io, mmio, endMachine: Interrupt-like callback, log: stderr);
-/// loop:  debug.BeforeRun();  var exit = vcpu.Run(budget);  if (debug.AfterRun(exit)) continue;
+/// var debug = DebugSession.Create(options, vcpu, ram, signals, io, mmio, endMachine, log: stderr, screendump, exactBudget: soft);
+/// softCpu.ExceptionObserver = e => debug.ReportEvent(...);   // until the CPU implements IVcpuDebug itself
+/// loop:  debug.BeforeRun();  var exit = debug.Vcpu.Run(budget);  if (debug.AfterRun(exit)) continue;
 ///        on TripleFault:     log.Write(debug.ExplainTripleFault());
 /// end:   debug.OnMachineExit(exitCode, message);  debug.Dispose();
 /// </code>
@@ -50,11 +51,26 @@ public sealed class DebugSession : IDisposable
     public GdbServer? Gdb { get; }
     public DebugOptions Options { get; }
 
+    /// <summary>
+    /// The vCPU the run loop must call <see cref="IVcpu.Run"/> on: the backend itself, or the
+    /// <see cref="SteppingDebugAdapter"/> around it when the backend has no <see cref="IVcpuDebug"/> of its own.
+    /// </summary>
+    public IVcpu Vcpu { get; }
+
+    /// <summary>The adapter giving a backend without <see cref="IVcpuDebug"/> breakpoints and steps, if one was needed.</summary>
+    public SteppingDebugAdapter? Adapter { get; }
+
     private DebugSession(DebugOptions options, IVcpu vcpu, GuestRam ram, CpuSignals signals, IoBus io, MmioBus mmio,
-        Action<string> endMachine, TextWriter log, Func<string, string>? screendump)
+        Action<string> endMachine, TextWriter log, Func<string, string>? screendump, bool exactBudget)
     {
         Options = options;
         _log = log;
+        if (vcpu is not IVcpuDebug && exactBudget)
+        {
+            Adapter = new SteppingDebugAdapter(vcpu, ram);
+            vcpu = Adapter;
+        }
+        Vcpu = vcpu;
         Symbols = LoadSymbols(options.SymbolFile, log);
         Debugger = new VcpuDebugger(vcpu, ram, signals, endMachine, startStopped: options.Gdb is not null && options.GdbWait);
         Explainer = new FaultExplainer(Debugger.Physical, Symbols, options.Syntax);
@@ -115,9 +131,19 @@ public sealed class DebugSession : IDisposable
     /// </summary>
     /// <param name="endMachine">Ends the run (gdb's kill, the monitor's quit), with a reason.</param>
     /// <param name="screendump">Writes the screen to a PNG and returns a message; null when there is no display.</param>
+    /// <param name="exactBudget">The backend's <c>Run(n)</c> executes exactly n instructions (the software CPU): when it
+    /// has no <see cref="IVcpuDebug"/>, a <see cref="SteppingDebugAdapter"/> then provides breakpoints, steps and write
+    /// watchpoints. Run <see cref="Vcpu"/>, and feed the backend's exception callback to <see cref="ReportEvent"/>.</param>
     public static DebugSession Create(DebugOptions options, IVcpu vcpu, GuestRam ram, CpuSignals signals, IoBus io, MmioBus mmio,
-        Action<string> endMachine, TextWriter log, Func<string, string>? screendump = null) =>
-        new(options, vcpu, ram, signals, io, mmio, endMachine, log, screendump);
+        Action<string> endMachine, TextWriter log, Func<string, string>? screendump = null, bool exactBudget = false) =>
+        new(options, vcpu, ram, signals, io, mmio, endMachine, log, screendump, exactBudget);
+
+    /// <summary>
+    /// For a backend without <see cref="IVcpuDebug"/>: its exception/interrupt callback, called before delivery with the
+    /// state still at the faulting instruction (for the software CPU: <c>ExceptionObserver</c>).
+    /// </summary>
+    public void ReportEvent(byte vector, VcpuEventSource source, uint? errorCode, ulong cr2, ushort cs, ulong rip) =>
+        Adapter?.ReportEvent(vector, source, errorCode, cr2, cs, rip);
 
     private static SymbolTable LoadSymbols(string? path, TextWriter log)
     {

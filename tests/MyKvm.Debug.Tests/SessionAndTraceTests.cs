@@ -28,21 +28,21 @@ public class SessionAndTraceTests
     public void SessionTracesAndExplainsARealRun()
     {
         using var g = new SoftCpuGuest("dbg-rowrite.elf");
-        var adapter = new SteppingDebugAdapter(g.Cpu, g.Ram);
-        g.Cpu.ExceptionObserver = e => adapter.ReportEvent((byte)e.Vector,
-            e.External ? VcpuEventSource.ExternalInterrupt : VcpuEventSource.Exception, e.HasErrorCode ? e.ErrorCode : null, e.Cr2, e.Cs, e.Rip);
         var log = new StringWriter();
         string traceFile = Path.Combine(Path.GetTempPath(), $"mykvm-trace-{Guid.NewGuid():N}.txt");
         using (var session = DebugSession.Create(
             new DebugOptions { Trace = "cpu=kmain:6,io,pf,exc", TraceFile = traceFile, SymbolFile = TestEnvironment.Guest("dbg-rowrite.elf") },
-            adapter, g.Ram, g.Signals, g.Io, g.Mmio, _ => { }, log))
+            g.Cpu, g.Ram, g.Signals, g.Io, g.Mmio, _ => { }, log, exactBudget: true))
         {
+            Assert.IsType<SteppingDebugAdapter>(session.Vcpu);
+            g.Cpu.ExceptionObserver = e => session.ReportEvent((byte)e.Vector,
+                e.External ? VcpuEventSource.ExternalInterrupt : VcpuEventSource.Exception, e.HasErrorCode ? e.ErrorCode : null, e.Cr2, e.Cs, e.Rip);
             VcpuExit exit;
             while (true)
             {
                 session.BeforeRun();
                 g.Signals.Clear(CpuSignals.Attention);
-                exit = adapter.Run(100_000);
+                exit = session.Vcpu.Run(100_000);
                 if (session.AfterRun(exit)) continue;
                 if (exit.Reason != VcpuExitReason.BudgetExhausted) break;
             }
