@@ -87,7 +87,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
     /// <summary>Builds the machine: RAM, devices, the kernel loaded, the vCPU ready at its entry point.</summary>
     public static Machine Create(MachineConfig config, TextWriter? log = null) => new(config, log ?? TextWriter.Null);
 
-    private static SerialSink OpenSerial(MachineConfig config)
+    private SerialSink OpenSerial(MachineConfig config)
     {
         switch (config.Serial.Kind)
         {
@@ -103,7 +103,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
             case SerialKind.None:
                 return new SerialSink(null, ownsTarget: false, config.Expect);
             default:
-                return new SerialSink(Console.OpenStandardOutput(), ownsTarget: false, config.Expect);
+                return new SerialSink(ConsoleSerialOutput(), ownsTarget: false, config.Expect);
         }
     }
 
@@ -196,6 +196,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
     {
         while (true)
         {
+            RefreshDisplay();
             if ((Signals.Flags & (CpuSignals.Intr | CpuSignals.Nmi | CpuSignals.Stop)) != 0 || _requestedEnd is not null) return null;
             if (TimedOut()) return null;
             if (!_hostInput.IsEmpty) return null;
@@ -249,7 +250,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         ConsoleEscape? escape = null;
         if (input is null)
         {
-            if (_config.Serial.Kind != SerialKind.Stdio)
+            if (_config.Serial.Kind != SerialKind.Stdio && _config.Display.Kind != DisplayKind.Term)
             {
                 _inputClosed = true;
                 return;
