@@ -12,7 +12,7 @@ public static class Aml
 {
     // §20.2.5 opcodes.
     public const byte ZeroOp = 0x00, OneOp = 0x01, NameOp = 0x08, BytePrefix = 0x0A, WordPrefix = 0x0B,
-        DWordPrefix = 0x0C, StringPrefix = 0x0D, QWordPrefix = 0x0E, ScopeOp = 0x10, PackageOp = 0x12,
+        DWordPrefix = 0x0C, StringPrefix = 0x0D, QWordPrefix = 0x0E, ScopeOp = 0x10, BufferOp = 0x11, PackageOp = 0x12, EndTag = 0x79,
         DualNamePrefix = 0x2E, MultiNamePrefix = 0x2F, ExtOpPrefix = 0x5B, DeviceOp = 0x82, RootChar = 0x5C,
         ParentPrefixChar = 0x5E, OnesOp = 0xFF;
 
@@ -41,6 +41,58 @@ public static class Aml
                 _ => throw new ArgumentException($"cannot encode a {e.GetType().Name} as a package element", nameof(elements)),
             });
         return [PackageOp, .. WithPkgLength([.. body])];
+    }
+
+    /// <summary><c>Buffer () { bytes }</c> (§20.2.5.4 DefBuffer).</summary>
+    public static byte[] Buffer(byte[] bytes) => [BufferOp, .. WithPkgLength([.. Integer((ulong)bytes.Length), .. bytes])];
+
+    /// <summary>
+    /// <c>ResourceTemplate () { descriptors }</c>: a buffer of resource descriptors (§6.4) closed by an End Tag whose
+    /// checksum byte is 0 ("treated as summing to zero", §6.4.2.9, as iasl writes it).
+    /// </summary>
+    public static byte[] ResourceTemplate(params byte[][] descriptors) => Buffer([.. Concat(descriptors), EndTag, 0]);
+
+    /// <summary>I/O Port descriptor (§6.4.2.5): <c>IO (Decode16, min, max, alignment, length)</c>.</summary>
+    public static byte[] IoPort(ushort min, ushort max, byte alignment, byte length) =>
+        [0x47, 0x01, (byte)min, (byte)(min >> 8), (byte)max, (byte)(max >> 8), alignment, length];
+
+    /// <summary>Address space resource types and the general flags of a bridge's window (§6.4.3.5.1).</summary>
+    public const byte AddressSpaceMemory = 0, AddressSpaceIo = 1, AddressSpaceBusNumber = 2;
+    /// <summary>ResourceProducer, PosDecode, MinFixed, MaxFixed.</summary>
+    public const byte ProducerFixedWindow = 0x0C;
+
+    /// <summary>
+    /// Word Address Space descriptor (§6.4.3.5.3), a producer window with fixed bounds: <c>WordBusNumber</c> and
+    /// <c>WordIO</c> in ASL. <paramref name="typeFlags"/> is 3 (EntireRange) for I/O, 0 for bus numbers.
+    /// </summary>
+    public static byte[] WordAddressSpace(byte resourceType, byte typeFlags, ushort min, ushort max)
+    {
+        var d = new byte[16];
+        d[0] = 0x88; d[1] = 13; d[2] = 0;
+        d[3] = resourceType; d[4] = ProducerFixedWindow; d[5] = typeFlags;
+        BitConverter.TryWriteBytes(d.AsSpan(6), (ushort)0);               // granularity
+        BitConverter.TryWriteBytes(d.AsSpan(8), min);
+        BitConverter.TryWriteBytes(d.AsSpan(10), max);
+        BitConverter.TryWriteBytes(d.AsSpan(12), (ushort)0);              // translation offset
+        BitConverter.TryWriteBytes(d.AsSpan(14), (ushort)(max - min + 1));
+        return d;
+    }
+
+    /// <summary>
+    /// DWord Address Space descriptor (§6.4.3.5.2) for a memory window: <c>DWordMemory (ResourceProducer, PosDecode,
+    /// MinFixed, MaxFixed, cacheable?, ReadWrite, ...)</c>. Type flags: bit 0 read-write, bits 2:1 1 = cacheable.
+    /// </summary>
+    public static byte[] DWordMemory(uint min, uint max, bool cacheable)
+    {
+        var d = new byte[26];
+        d[0] = 0x87; d[1] = 23; d[2] = 0;
+        d[3] = AddressSpaceMemory; d[4] = ProducerFixedWindow; d[5] = (byte)(0x01 | (cacheable ? 0x02 : 0));
+        BitConverter.TryWriteBytes(d.AsSpan(6), 0u);                       // granularity
+        BitConverter.TryWriteBytes(d.AsSpan(10), min);
+        BitConverter.TryWriteBytes(d.AsSpan(14), max);
+        BitConverter.TryWriteBytes(d.AsSpan(18), 0u);                      // translation offset
+        BitConverter.TryWriteBytes(d.AsSpan(22), max - min + 1);
+        return d;
     }
 
     /// <summary>The shortest ComputationalData for an integer (§20.2.3): Zero, One, Byte/Word/DWord/QWordConst.</summary>

@@ -39,6 +39,18 @@ public sealed record AcpiOptions
     /// <summary>The power button is the fixed-feature one (PM1 PWRBTN_STS/EN); false sets the FADT's PWR_BUTTON flag (none).</summary>
     public bool FixedPowerButton { get; init; } = true;
 
+    /// <summary>
+    /// Describe the PCI host bridge (<c>\_SB.PCI0</c>, PNP0A03) in the DSDT: with ACPI, Linux scans PCI only below a
+    /// host bridge the namespace declares (with acpi=off it probes configuration mechanism #1 itself).
+    /// </summary>
+    public bool DescribePciHostBridge { get; init; } = true;
+    /// <summary>Start of the bridge's 32-bit MMIO window; by default the end of low RAM (rounded up to 1 MiB).</summary>
+    public uint? PciMemoryWindowBase { get; init; }
+    /// <summary>Last byte of the MMIO window: just below the I/O APIC.</summary>
+    public uint PciMemoryWindowLimit { get; init; } = (uint)PcMemoryLayout.IoApicBase - 1;
+    /// <summary>PCI interrupts routed straight to I/O APIC pins (GSIs), for the bridge's <c>_PRT</c>; the same list as the MP table's.</summary>
+    public IReadOnlyList<MpPciInterrupt> PciInterrupts { get; init; } = [];
+
     /// <summary>Where the RSDP goes: 16-byte aligned; an OS without other hints searches 0xE0000–0xFFFFF (ACPI 6.5 §5.2.5.1).</summary>
     public ulong RsdpAddress { get; init; } = PcMemoryLayout.BiosRomStart;
     /// <summary>Where the other tables start; they must end at or below <see cref="TablesLimit"/>.</summary>
@@ -59,7 +71,8 @@ public readonly record struct AcpiLayout(ulong Rsdp, ulong Rsdt, ulong Xsdt, ulo
 /// <item>RSDT and XSDT (§5.2.7, §5.2.8) listing the FADT and the MADT;</item>
 /// <item>FADT (§5.2.9) revision 6: the PM1a event/control and PM timer blocks (<see cref="AcpiOptions.PmIoBase"/>), SCI
 /// IRQ, reset register, RTC century, the IA-PC boot flags (legacy devices, 8042), not HW_REDUCED; with a FACS (§5.2.10);</item>
-/// <item>DSDT (§5.2.11.1): <c>\_S5</c> (the SLP_TYP for soft-off) and a processor device per CPU (<c>\_SB.CP00</c>…), as AML;</item>
+/// <item>DSDT (§5.2.11.1): <c>\_S5</c> (the SLP_TYP for soft-off), a processor device per CPU (<c>\_SB.CP00</c>…) and the
+/// PCI host bridge <c>\_SB.PCI0</c>, as AML;</item>
 /// <item>MADT (§5.2.12): a local APIC per CPU, the I/O APIC (GSI base 0), overrides IRQ 0 → GSI 2 and SCI level/high,
 /// and the local APIC NMI on LINT1.</item>
 /// </list>
@@ -96,7 +109,10 @@ public static class AcpiTables
         // Layout: the FACS needs 64-byte alignment (§5.2.10); the rest are 8-byte aligned for the XSDT's 64-bit entries.
         ulong at = o.TablesAddress;
         ulong facs = Align(at, 64); at = facs + FacsLength;
-        byte[] dsdtBytes = Dsdt(o);
+        uint pciWindowBase = o.PciMemoryWindowBase ?? (uint)Math.Min(Align(ram.LowSize, 0x10_0000), GuestRam.LowRamLimit);
+        if (o.DescribePciHostBridge && pciWindowBase >= o.PciMemoryWindowLimit)
+            throw new ArgumentException("the PCI MMIO window is empty", nameof(options));
+        byte[] dsdtBytes = Dsdt(o, pciWindowBase);
         ulong dsdt = Align(at, 8); at = dsdt + (ulong)dsdtBytes.Length;
         ulong fadt = Align(at, 8); at = fadt + FadtLength;
         byte[] madtBytes = Madt(o);
@@ -212,19 +228,46 @@ public static class AcpiTables
     /// for PM1a_CNT and PM1b_CNT (§7.4.2), and the processor <c>Device (\_SB.CPnn) { _HID "ACPI0007", _UID n }</c>
     /// (§8.4), whose _UID matches the MADT's ACPI Processor UID.
     /// </summary>
-    internal static byte[] Dsdt(AcpiOptions o)
+    internal static byte[] Dsdt(AcpiOptions o, uint pciWindowBase)
     {
-        var cpus = Enumerable.Range(0, o.CpuCount)
+        var devices = Enumerable.Range(0, o.CpuCount)
             .Select(i => Aml.Device($"CP{i:X2}", Aml.Name("_HID", Aml.String("ACPI0007")), Aml.Name("_UID", Aml.Integer((ulong)i))))
-            .ToArray();
+            .ToList();
+        if (o.DescribePciHostBridge) devices.Add(PciHostBridge(o, pciWindowBase));
         byte[] aml =
         [
             .. Aml.Name("_S5", Aml.Package(o.SleepTypeS5, o.SleepTypeS5, 0, 0)),
-            .. Aml.Scope("_SB", cpus),
+            .. Aml.Scope("_SB", [.. devices]),
         ];
         var b = new byte[HeaderLength + aml.Length];
         aml.CopyTo(b, HeaderLength);
         return Finish(b, "DSDT", DsdtRevision, o);
+    }
+
+    /// <summary>
+    /// <c>Device (PCI0)</c>: the PCI root bridge of segment 0, bus 0 (PNP0A03, §6.1.5 and the PCI Firmware
+    /// Specification §4.1). Its <c>_CRS</c> gives the windows it decodes: buses 0–255, I/O below and above the
+    /// configuration ports 0xCF8–0xCFF (which it consumes), the VGA window and the 32-bit MMIO hole. Its <c>_PRT</c>
+    /// (§6.2.13) routes each listed device's INTx pin straight to a GSI (source Zero, index = GSI).
+    /// </summary>
+    private static byte[] PciHostBridge(AcpiOptions o, uint windowBase)
+    {
+        var crs = Aml.ResourceTemplate(
+            Aml.WordAddressSpace(Aml.AddressSpaceBusNumber, 0, 0x00, 0xFF),
+            Aml.IoPort(0xCF8, 0xCF8, 1, 8),
+            Aml.WordAddressSpace(Aml.AddressSpaceIo, 3, 0x0000, 0x0CF7),
+            Aml.WordAddressSpace(Aml.AddressSpaceIo, 3, 0x0D00, 0xFFFF),
+            Aml.DWordMemory((uint)PcMemoryLayout.VgaHoleStart, 0xBFFFF, cacheable: true),
+            Aml.DWordMemory(windowBase, o.PciMemoryWindowLimit, cacheable: false));
+        var routes = o.PciInterrupts
+            .Select(p => (object)Aml.Package(((ulong)p.Device << 16) | 0xFFFF, p.Pin, 0, p.IoApicPin))
+            .ToArray();
+        return Aml.Device("PCI0",
+            Aml.Name("_HID", Aml.Integer(Aml.EisaId("PNP0A03"))),
+            Aml.Name("_UID", Aml.Integer(0)),
+            Aml.Name("_BBN", Aml.Integer(0)),
+            Aml.Name("_CRS", crs),
+            Aml.Name("_PRT", Aml.Package(routes)));
     }
 
     /// <summary>The MADT (§5.2.12) with the PC-AT compatible flag: the 8259s exist and must be masked for APIC mode.</summary>

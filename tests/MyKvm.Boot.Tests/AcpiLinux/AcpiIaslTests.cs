@@ -96,11 +96,15 @@ public sealed class AcpiIaslTests : IDisposable
     [IaslFact]
     public void DsdtRoundTripsThroughTheCompiler()
     {
-        var files = Dump();
+        var files = Dump(new AcpiOptions { PciInterrupts = [new MpPciInterrupt(1, 0, 16), new MpPciInterrupt(1, 1, 17)] });
         string asl = Disassemble(files["DSDT"]);
         Assert.Contains("Name (_S5, Package (0x04)", asl);
         Assert.Contains("Device (CP00)", asl);
         Assert.Contains("Name (_HID, \"ACPI0007\"", asl);
+        Assert.Contains("Device (PCI0)", asl);
+        Assert.Contains("Name (_HID, EisaId (\"PNP0A03\")", asl);
+        Assert.Contains("WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,", asl);
+        Assert.Contains("DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite,", asl);
 
         string dsl = Path.ChangeExtension(files["DSDT"], ".dsl");
         string output = Path.Combine(_dir, "recompiled");

@@ -27,7 +27,7 @@ public sealed class AcpiLinuxReadsTablesTests(ITestOutputHelper log) : IDisposab
         var layout = AcpiTables.Write(ram, new AcpiOptions
         {
             RsdpAddress = TablesBase, TablesAddress = TablesBase + 0x40, TablesLimit = TablesBase + 0x10000,
-            IoApicId = 0, PmTimer32Bit = false,
+            IoApicId = 0, PmTimer32Bit = false, PciMemoryWindowBase = 0x2000_0000,   // QEMU's PCI hole starts at the end of its 512 MiB
         });
         string path = Path.Combine(_dir, "acpi.bin");
         File.WriteAllBytes(path, ram.GetSpan(TablesBase, (int)(layout.End - TablesBase)).ToArray());
@@ -61,6 +61,13 @@ public sealed class AcpiLinuxReadsTablesTests(ITestOutputHelper log) : IDisposab
             Assert.Matches(@"ACPI: PM: \(supports S0 S5\)", dmesg);
             Assert.Matches(@"clocksource: acpi_pm: mask: 0xffffff ", dmesg);
             Assert.Matches(@"serio: i8042 KBD port at 0x60,0x64 irq 1", dmesg);   // the FADT's 8042 flag
+            // PCI is found below the DSDT's host bridge, with its windows, and scanned.
+            Assert.Contains("ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00-ff])", dmesg);
+            Assert.Contains("pci_bus 0000:00: root bus resource [io  0x0000-0x0cf7 window]", dmesg);
+            Assert.Contains("pci_bus 0000:00: root bus resource [io  0x0d00-0xffff window]", dmesg);
+            Assert.Contains("pci_bus 0000:00: root bus resource [mem 0x000a0000-0x000bffff window]", dmesg);
+            Assert.Contains("pci_bus 0000:00: root bus resource [mem 0x20000000-0xfebfffff window]", dmesg);
+            Assert.Contains("pci 0000:00:00.0: [8086:1237]", dmesg);            // the i440FX host bridge
             Assert.DoesNotMatch(@"ACPI (BIOS )?(Error|Warning)|ACPI: \[Firmware Bug\]", dmesg);
             // The DSDT's processor device is in the kernel's ACPI namespace, with the MADT's processor UID.
             Assert.Equal("\\_SB_.CP00\n0\n", vm.Run("cd /sys/bus/acpi/devices/ACPI0007:00 && cat path uid", TimeSpan.FromSeconds(60)));

@@ -114,7 +114,7 @@ internal sealed class AcpiTableReader
 /// <summary>
 /// Decodes the subset of AML the DSDT uses (Name, Scope, Device, Package, integers, strings; ACPI 6.5 §20.2) into a
 /// map of absolute names to values, written apart from the encoder so a shared misunderstanding shows up.
-/// Values: <see cref="ulong"/>, <see cref="string"/>, <c>List&lt;object&gt;</c>, or "Device" for a device.
+/// Values: <see cref="ulong"/>, <see cref="string"/>, <c>byte[]</c> (a buffer), <c>List&lt;object&gt;</c>, or "Device" for a device.
 /// </summary>
 internal static class AmlReader
 {
@@ -184,6 +184,16 @@ internal static class AmlReader
                 pos += nul + 1;
                 return s;
             }
+            case 0x11: // BufferOp: PkgLength, BufferSize, bytes
+            {
+                int start = pos;
+                int len = PkgLength(a, ref pos);
+                ulong size = (ulong)DataObject(a, ref pos);
+                byte[] bytes = a[pos..(start + len)].ToArray();
+                Assert.Equal(size, (ulong)bytes.Length);
+                pos = start + len;
+                return bytes;
+            }
             case 0x12:
             {
                 int start = pos;
@@ -240,5 +250,43 @@ internal static class AmlReader
             name = name[1..];
         }
         return s == "\\" ? "\\" + name : s + "." + name;
+    }
+}
+
+/// <summary>A resource descriptor from a _CRS buffer (ACPI 6.5 §6.4): its item name and body.</summary>
+internal readonly record struct ResourceDescriptor(byte Tag, byte[] Body)
+{
+    public ushort U16(int offset) => BinaryPrimitives.ReadUInt16LittleEndian(Body.AsSpan(offset));
+    public uint U32(int offset) => BinaryPrimitives.ReadUInt32LittleEndian(Body.AsSpan(offset));
+
+    /// <summary>Splits a resource template into descriptors, checking it ends with an End Tag and nothing after.</summary>
+    public static List<ResourceDescriptor> Parse(byte[] template)
+    {
+        var list = new List<ResourceDescriptor>();
+        int pos = 0;
+        while (true)
+        {
+            byte b = template[pos];
+            if ((b & 0x80) == 0)
+            {
+                // Small item: bits 6:3 name, 2:0 length.
+                byte name = (byte)((b >> 3) & 0xF);
+                int len = b & 7;
+                if (name == 0xF)
+                {
+                    Assert.Equal(1, len);
+                    Assert.Equal(template.Length, pos + 2);            // the End Tag is last
+                    return list;
+                }
+                list.Add(new ResourceDescriptor(name, template[(pos + 1)..(pos + 1 + len)]));
+                pos += 1 + len;
+            }
+            else
+            {
+                int len = BinaryPrimitives.ReadUInt16LittleEndian(template.AsSpan(pos + 1));
+                list.Add(new ResourceDescriptor(b, template[(pos + 3)..(pos + 3 + len)]));
+                pos += 3 + len;
+            }
+        }
     }
 }

@@ -122,6 +122,40 @@ public sealed class AcpiTablesTests : IDisposable
     }
 
     [Fact]
+    public void DsdtDescribesThePciHostBridgeAndItsWindows()
+    {
+        var r = WriteAndRead(new AcpiOptions
+        {
+            PciInterrupts = [new MpPciInterrupt(Device: 3, Pin: 0, IoApicPin: 16), new X86.MpPciInterrupt(4, 1, 17)],
+        });
+        var names = AmlReader.Read(r.Dsdt!.Body);
+        Assert.Equal("Device", names["\\_SB_.PCI0"]);
+        Assert.Equal((ulong)Aml.EisaId("PNP0A03"), names["\\_SB_.PCI0._HID"]);
+        Assert.Equal(0UL, names["\\_SB_.PCI0._BBN"]);
+        var crs = ResourceDescriptor.Parse(Assert.IsType<byte[]>(names["\\_SB_.PCI0._CRS"]));
+        // Word address space (0x88): type, flags, type flags, granularity, min, max, translation, length.
+        var words = crs.Where(d => d.Tag == 0x88).Select(d => (Type: d.Body[0], Min: d.U16(5), Max: d.U16(7), Len: d.U16(11))).ToList();
+        Assert.Equal([(2, 0, 0xFF, 0x100), (1, 0, 0xCF7, 0xCF8), (1, 0xD00, 0xFFFF, 0xF300)],
+            words.Select(w => ((int)w.Type, (int)w.Min, (int)w.Max, (int)w.Len)));
+        Assert.All(crs.Where(d => d.Tag == 0x88), d => Assert.Equal(0x0C, d.Body[1]));   // producer, min/max fixed
+        var io = Assert.Single(crs, d => d.Tag == 0x8);                                // small I/O port descriptor
+        Assert.Equal((0xCF8, 0xCF8, 8), (io.U16(1), io.U16(3), (int)io.Body[6]));
+        var mem = crs.Where(d => d.Tag == 0x87).Select(d => (Min: d.U32(7), Max: d.U32(11), Len: d.U32(19))).ToList();
+        // The MMIO window starts at the end of low RAM (2 MiB here) and ends below the I/O APIC.
+        Assert.Equal([(0xA0000u, 0xBFFFFu, 0x20000u), (0x200000u, 0xFEBFFFFFu, 0xFEA00000u)], mem);
+        var prt = Assert.IsType<List<object>>(names["\\_SB_.PCI0._PRT"]);
+        Assert.Equal(new List<object> { 0x3FFFFUL, 0UL, 0UL, 16UL }, prt[0]);
+        Assert.Equal(new List<object> { 0x4FFFFUL, 1UL, 0UL, 17UL }, prt[1]);
+    }
+
+    [Fact]
+    public void PciHostBridgeCanBeLeftOut()
+    {
+        var r = WriteAndRead(new AcpiOptions { DescribePciHostBridge = false });
+        Assert.DoesNotContain("\\_SB_.PCI0", AmlReader.Read(r.Dsdt!.Body).Keys);
+    }
+
+    [Fact]
     public void S5SleepTypeFollowsTheOptions()
     {
         var r = WriteAndRead(new AcpiOptions { SleepTypeS5 = 5 });
