@@ -207,8 +207,31 @@ public static class CommandLineInterface
         };
         public readonly Option<string?> Trace = new("--trace")
         {
-            Description = "Comma-separated trace categories, printed on stderr: io (port and MMIO accesses no device claims). Example: --trace io",
+            Description = "Trace, like QEMU's -d, stamped with instruction counts: int, exc, pf (with the page walk), io, mmio, cpu (every instruction; bound it with cpu=FROM-TO or cpu=SYMBOL:COUNT). Example: --trace exc,pf,cpu=kmain:200",
             HelpName = "LIST",
+        };
+        public readonly Option<string?> TraceFile = new("--trace-file")
+        {
+            Description = "Write the trace to a file instead of stderr. Example: --trace int,exc --trace-file trace.log",
+            HelpName = "PATH",
+        };
+        public readonly Option<string?> Gdb = new("--gdb")
+        {
+            Description = "Listen for gdb's remote protocol. Example: --gdb tcp::1234, then gdb -ex 'target remote :1234' kernel.elf",
+            HelpName = "tcp::PORT",
+        };
+        public readonly Option<bool> GdbWait = new("--gdb-wait")
+        {
+            Description = "With --gdb, hold the CPU before its first instruction until gdb continues or steps. Example: --gdb tcp::1234 --gdb-wait",
+        };
+        public readonly Option<string?> Monitor = new("--monitor")
+        {
+            Description = "The monitor (info registers/gdt/idt/tss/mem/tlb, x, xp, disas, break, step, cont, screendump, quit) on standard input; on a terminal Ctrl-A c switches to it anyway. Example: --monitor stdio",
+            HelpName = "stdio",
+        };
+        public readonly Option<bool> ExplainFaults = new("--explain-faults")
+        {
+            Description = "Explain every exception as it is delivered (a triple fault is always explained): instruction, error code, descriptor, page walk, backtrace. Example: --explain-faults",
         };
         public readonly Option<string[]> Disk = new("--disk", "--hda")
         {
@@ -240,7 +263,8 @@ public static class CommandLineInterface
             var root = new RootCommand(Overview)
             {
                 File, Memory, Kernel, Initrd, Modules, BootProtocolOption, Accel, KvmIrqchip, Serial, Display,
-                Timeout, Expect, Clock, Rtc, Trace, Disk, Drive, Snapshot, Verbose, CommandLine,
+                Timeout, Expect, Clock, Rtc, Disk, Drive, Snapshot, Gdb, GdbWait, Monitor, ExplainFaults, Trace, TraceFile,
+                Verbose, CommandLine,
             };
             return root;
         }
@@ -283,13 +307,16 @@ public static class CommandLineInterface
                 "realtime" => ClockMode.RealTime,
                 var other => throw new ConfigException($"--clock: expected virtual or realtime, not '{other}'"),
             };
-            var trace = new HashSet<string>();
-            foreach (var cat in (p.GetValue(Trace) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            string? gdb = p.GetValue(Gdb);
+            if (gdb is not null && !System.Text.RegularExpressions.Regex.IsMatch(gdb, @"^(tcp:)?[\w.]*:\d{1,5}$"))
+                throw new ConfigException($"--gdb: expected tcp::PORT (like tcp::1234), not '{gdb}'");
+            if (p.GetValue(GdbWait) && gdb is null) throw new ConfigException("--gdb-wait needs --gdb tcp::PORT");
+            bool monitorOnStdio = p.GetValue(Monitor) switch
             {
-                if (cat is not "io")
-                    throw new ConfigException($"--trace: unknown category '{cat}' (known: io)");
-                trace.Add(cat);
-            }
+                null => false,
+                "stdio" => true,
+                var other => throw new ConfigException($"--monitor: only stdio is supported, not '{other}'"),
+            };
 
             var drives = new List<DriveConfig>();
             bool snapshot = p.GetValue(Snapshot);
@@ -325,7 +352,15 @@ public static class CommandLineInterface
                 Clock = clock,
                 Rtc = rtc,
                 Verbose = p.GetValue(Verbose),
-                Trace = trace,
+                MonitorOnStdio = monitorOnStdio,
+                Debug = new Debug.DebugOptions
+                {
+                    Gdb = gdb,
+                    GdbWait = p.GetValue(GdbWait),
+                    ExplainFaults = p.GetValue(ExplainFaults),
+                    Trace = p.GetValue(Trace),
+                    TraceFile = p.GetValue(TraceFile) is { } tf ? Path.GetFullPath(tf) : null,
+                },
             };
         }
     }

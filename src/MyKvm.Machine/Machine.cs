@@ -63,12 +63,6 @@ public sealed partial class Machine : IDisposable, IMachineControl
             Clock = new MachineClock(accel == Accelerator.Kvm ? ClockMode.RealTime : config.Clock);
             Timers = new TimerQueue(Clock);
             Timers.Rearmed += () => { if (Clock.Mode == ClockMode.RealTime) _wake.Set(); };
-            if (config.Trace.Contains("io"))
-            {
-                var tracer = new TraceWriter(log, Clock);
-                Io.Tracer = tracer;
-                Mmio.Tracer = tracer;
-            }
             AttachDevices();
             Boot = KernelLoader.Load(Ram, config.Boot);
             AfterBoot();
@@ -76,6 +70,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
             Vcpu = CreateVcpu(accel, context);
             Clock.Counter = Vcpu;
             Vcpu.SetState(Boot.InitialState);
+            AttachDebugger();
         }
         catch
         {
@@ -137,6 +132,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
             // With --expect, the text is the verdict: any other ending before it appeared is a failure.
             if (_config.Expect is not null && !_serial.ExpectSeen && result.ExitCode != ExitInterrupted)
                 result = result with { ExitCode = 1, ByGuest = false, Message = $"\"{_config.Expect}\" did not appear before the run ended ({result.Message})" };
+            _debug?.OnMachineExit(result.ExitCode, result.Message);
             return result;
         }
         finally
@@ -161,9 +157,12 @@ public sealed partial class Machine : IDisposable, IMachineControl
             long budget = Clock.Mode == ClockMode.Virtual
                 ? Math.Clamp(Clock.InstructionsUntil(Timers.NextDeadline), 1, SliceInstructions)
                 : Math.Clamp(Timers.NextDeadline - Clock.NowNs, 1, 10_000_000); // KVM: nanoseconds of wall time
+            _debug?.BeforeRun();
+            if (_requestedEnd is { } end3) return end3;
             var exit = Vcpu.Run(budget);
             _serial.Flush();
             RefreshDisplay();
+            if (_debug?.AfterRun(exit) == true) continue;
             switch (exit.Reason)
             {
                 case VcpuExitReason.BudgetExhausted:
@@ -177,7 +176,9 @@ public sealed partial class Machine : IDisposable, IMachineControl
                     if (_requestedEnd is { } stop) return stop;
                     break;
                 case VcpuExitReason.TripleFault:
-                    return new MachineResult(ExitTripleFault, $"triple fault: the CPU shut down. {exit.Detail}", exit.Reason);
+                    return new MachineResult(ExitTripleFault, _debug is { } d
+                        ? $"triple fault: the CPU shut down.\n{d.ExplainTripleFault().TrimEnd()}"
+                        : $"triple fault: the CPU shut down. {exit.Detail}", exit.Reason);
                 case VcpuExitReason.Unimplemented:
                     return new MachineResult(ExitUnsupported, $"the guest ran something mykvm does not implement: {exit.Detail}", exit.Reason);
                 case VcpuExitReason.Debug:
@@ -198,6 +199,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         {
             RefreshDisplay();
             if ((Signals.Flags & (CpuSignals.Intr | CpuSignals.Nmi | CpuSignals.Stop)) != 0 || _requestedEnd is not null) return null;
+            if (_debug?.WantsAttention == true) return null;
             if (TimedOut()) return null;
             if (!_hostInput.IsEmpty) return null;
             long next = Timers.NextDeadline;
@@ -247,7 +249,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
     private void StartInputReader()
     {
         Stream? input = _config.SerialInput;
-        ConsoleEscape? escape = null;
+        Action<byte[]>? console = null;
         if (input is null)
         {
             if (_config.Serial.Kind != SerialKind.Stdio && _config.Display.Kind != DisplayKind.Term)
@@ -263,11 +265,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                     _inputClosed = true;
                     return;
                 }
-                escape = new ConsoleEscape(() => End(new MachineResult(0, "quit from the console (Ctrl-A x)")), text =>
-                {
-                    var bytes = System.Text.Encoding.ASCII.GetBytes(text);
-                    Console.OpenStandardError().Write(bytes);
-                });
+                console = WithDisplayKeys(CreateConsoleEscape());
             }
             input = Console.OpenStandardInput();
         }
@@ -279,11 +277,8 @@ public sealed partial class Machine : IDisposable, IMachineControl
                 int n;
                 while ((n = input.Read(buf, 0, buf.Length)) > 0)
                 {
-                    var bytes = escape is null ? buf[..n] : escape.Filter(buf.AsSpan(0, n));
-                    if (bytes.Length == 0) continue;
-                    _hostInput.Enqueue(bytes);
-                    Signals.Raise(CpuSignals.Attention);
-                    _wake.Set();
+                    if (console is null) ToGuest(buf[..n]);
+                    else console(buf[..n]);
                 }
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
@@ -294,6 +289,15 @@ public sealed partial class Machine : IDisposable, IMachineControl
         })
         { IsBackground = true, Name = "serial input" };
         thread.Start();
+    }
+
+    /// <summary>Hands host input to the vCPU thread (from the input thread).</summary>
+    private void ToGuest(byte[] bytes)
+    {
+        if (bytes.Length == 0) return;
+        _hostInput.Enqueue(bytes);
+        Signals.Raise(CpuSignals.Attention);
+        _wake.Set();
     }
 
     private void DrainHostInput()
@@ -307,6 +311,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
         if (_disposed) return;
         _disposed = true;
         _terminal?.Dispose();
+        _debug?.Dispose();
         Vcpu?.Dispose();
         DisposeDevices();
         _serial.Dispose();

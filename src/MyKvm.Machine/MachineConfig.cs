@@ -108,11 +108,14 @@ public sealed record MachineConfig
     /// <summary>Fixed RTC date for deterministic runs; null follows the host clock.</summary>
     public DateTime? Rtc { get; init; }
     public bool Verbose { get; init; }
-    public IReadOnlySet<string> Trace { get; init; } = new HashSet<string>();
     /// <summary>Serial input: null reads standard input when it is not a terminal.</summary>
     public Stream? SerialInput { get; init; }
     public bool KvmIrqchip { get; init; }
     public IReadOnlyList<DriveConfig> Drives { get; init; } = [];
+    /// <summary>gdb stub, trace, fault explanations (the kernel's symbols are added from the loader's result).</summary>
+    public MyKvm.Debug.DebugOptions Debug { get; init; } = new();
+    /// <summary><c>--monitor stdio</c>: the monitor reads commands from standard input (serial input is then closed).</summary>
+    public bool MonitorOnStdio { get; init; }
 }
 
 /// <summary>A configuration error: one line for the user, exit code 2.</summary>

@@ -30,7 +30,8 @@ public class CliTests
         var (code, output, _) = Cli("--help");
         Assert.Equal(0, code);
         foreach (var option in new[] { "--file", "--memory", "--kernel", "--initrd", "--modules", "--boot", "--accel", "--kvm-irqchip",
-                     "--serial", "--display", "--timeout", "--expect", "--clock", "--rtc", "--trace", "--verbose" })
+                     "--serial", "--display", "--timeout", "--expect", "--clock", "--rtc", "--trace", "--verbose", "--disk", "--drive",
+                     "--snapshot", "--gdb", "--gdb-wait", "--monitor", "--explain-faults", "--trace-file" })
         {
             var line = output.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith(option) || l.Contains($", {option}"));
             Assert.True(line is not null, $"--help does not list {option}");
@@ -40,7 +41,7 @@ public class CliTests
         Assert.Contains("commandline=", output);
         // every option description carries an example
         int examples = output.Split("Example:").Length - 1;
-        Assert.True(examples >= 17, $"only {examples} examples in --help");
+        Assert.True(examples >= 25, $"only {examples} examples in --help");
     }
 
     [Fact]
@@ -98,5 +99,35 @@ public class CliTests
         AssertOneErrorLine(Cli("-f", path), "bad.boot:2", "unknown key 'kernal'");
         File.WriteAllText(path, "memory=0x10\nkernel=k\n");
         AssertOneErrorLine(Cli("-f", path), "bad.boot:1", "memory");
+    }
+}
+
+public class CliDebugOptionTests
+{
+    private static (int Code, string Err) Cli(params string[] args)
+    {
+        var e = new StringWriter();
+        int code = CommandLineInterface.Run(args, new StringWriter(), e);
+        return (code, e.ToString());
+    }
+
+    [Fact]
+    public void BadGdbAddress()
+    {
+        var (code, err) = Cli("--kernel", "k", "--gdb", "1234x");
+        Assert.Equal(2, code);
+        Assert.Contains("--gdb", err);
+    }
+
+    [Fact]
+    public void GdbWaitNeedsGdb() => Assert.Equal(2, Cli("--kernel", "k", "--gdb-wait").Code);
+
+    [Fact]
+    public void UnknownTraceCategoryIsOneLine()
+    {
+        var (code, err) = Cli("--serial", "none", "--kernel", TestEnvironment.Guest("hello.elf"), "--trace", "bogus");
+        Assert.Equal(2, code);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
+        Assert.Contains("bogus", err);
     }
 }
