@@ -169,10 +169,11 @@ public sealed class DebugSession : IDisposable
     public bool WantsAttention => Debugger.WantsAttention;
 
     /// <summary>The full explanation of a triple fault, from the exceptions recorded and the state at shutdown.</summary>
-    public string ExplainTripleFault()
+    /// <param name="backendDetail">The triple-fault exit's <see cref="VcpuExit.Detail"/>, shown when no chain was recorded.</param>
+    public string ExplainTripleFault(string? backendDetail = null)
     {
         var final = Debugger.GetRegisters();
-        return Explainer.ExplainTripleFault(Debugger.Faults.Chain(), final);
+        return Explainer.ExplainTripleFault(Debugger.Faults.Chain(), final, backendDetail);
     }
 
     private string? ExplainLastChain()

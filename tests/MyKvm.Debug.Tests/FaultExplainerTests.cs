@@ -148,8 +148,22 @@ public class FaultExplainerTests
         using var g = new GuestBuilder();
         g.State.IdtLimit = 0;
         string text = new FaultExplainer(g.Physical).ExplainTripleFault([], g.State);
-        Assert.Contains("The exception chain is not known", text);
+        Assert.Contains("The exception chain was not recorded", text);
         Assert.Contains("the IDT is empty (limit 0): any exception becomes a triple fault", text);
+    }
+
+    [Fact]
+    public void WithoutAChainTheInstructionPointsAtTheFirstGate()
+    {
+        var (g, sym) = Load("dbg-wrongcs.elf");
+        using var _ = g;
+        ulong fn = sym.Find("check_invariant")!.Address;
+        for (int v = 0; v < 32; v++) g.SetGate(v, 0x10, (uint)fn);
+        g.State.Rip = g.Find(fn, 0x0F, 0x0B);
+        string text = new FaultExplainer(g.Physical, sym).ExplainTripleFault([], g.State, "triple fault: #UD then #GP then #DF");
+        Assert.Contains("The backend says: triple fault: #UD then #GP then #DF", text);
+        Assert.Contains("the instruction suggests the first exception was #UD (invalid opcode)", text);
+        Assert.Matches(@"IDT\[6\] #UD: 32-bit interrupt gate -> 0010:[0-9a-f]+, DPL 0, present <check_invariant[.a-z0-9]*>  <- the gate's code selector 0x10 names a data segment", text);
     }
 
     [Fact]

@@ -29,13 +29,15 @@ public sealed class FaultExplainer
     /// <summary>The full report for a triple fault (or an exception chain the guest could not survive).</summary>
     /// <param name="chain">The exceptions, oldest first (see <see cref="FaultRecorder.Chain"/>); may be empty.</param>
     /// <param name="finalState">The state when the CPU shut down (used when the chain has no states).</param>
-    public string ExplainTripleFault(IReadOnlyList<FaultRecord> chain, VcpuState? finalState)
+    /// <param name="backendDetail">The backend's own one-line account (the <see cref="VcpuExit.Detail"/>), shown when no chain was recorded.</param>
+    public string ExplainTripleFault(IReadOnlyList<FaultRecord> chain, VcpuState? finalState, string? backendDetail = null)
     {
         var sb = new StringBuilder();
         sb.AppendLine("=== mykvm fault explainer: triple fault, the CPU shut down ===");
         if (chain.Count == 0)
         {
-            sb.AppendLine("The exception chain is not known (this CPU backend does not report exceptions).");
+            sb.AppendLine("The exception chain was not recorded (this CPU backend does not report exceptions to the debugger).");
+            if (backendDetail is not null) sb.AppendLine($"The backend says: {backendDetail}");
             if (finalState is not null) AppendShutdownStateAnalysis(sb, finalState);
             return sb.ToString();
         }
@@ -420,7 +422,23 @@ public sealed class FaultExplainer
         if (instr.Count > 0) sb.AppendLine($"    instruction {_disassembler.FormatLine(instr[0])}");
         if (s.IdtLimit == 0 || s.IdtLimit == 0xFFFF && s.IdtBase == 0 && (s.Cr0 & VcpuState.Cr0PE) != 0)
             sb.AppendLine($"    the IDT is {(s.IdtLimit == 0 ? "empty (limit 0)" : "not loaded")}: any exception becomes a triple fault");
-        foreach (int v in new[] { Exceptions.DF, Exceptions.GP, Exceptions.PF })
+        // The instruction hints at the first exception: its gate is the first one the CPU needed.
+        int? likely = instr.Count == 0 ? null : instr[0].Decoded.Mnemonic switch
+        {
+            Mnemonic.Ud2 => Exceptions.UD,
+            Mnemonic.Div or Mnemonic.Idiv => Exceptions.DE,
+            Mnemonic.Int3 => Exceptions.BP,
+            Mnemonic.Int => instr[0].Decoded.Immediate8,
+            _ => null,
+        };
+        var vectors = new List<int>();
+        if (likely is { } l)
+        {
+            sb.AppendLine($"    the instruction suggests the first exception was {Exceptions.Mnemonic(l)} ({Exceptions.Name(l)})");
+            vectors.Add(l);
+        }
+        vectors.AddRange(new[] { Exceptions.DF, Exceptions.GP, Exceptions.PF }.Where(v => v != likely));
+        foreach (int v in vectors)
         {
             if (!DescriptorTables.TryReadGate(mem, s, v, out var gate, out var problem))
             {
