@@ -311,7 +311,14 @@ internal unsafe struct MIdiv : IMulDiv
         {
             long n = T.Bits == 32 ? (long)Ops.LoadWide<T>(s) : (T.Bits == 16 ? (int)(uint)Ops.LoadWide<T>(s) : (short)(ushort)Ops.LoadWide<T>(s));
             long d = T.Sext(src);
-            q = n / d; r = n % d;
+            if (d == -1)
+            {
+                // n / -1 overflows .NET's long for n = long.MinValue (EDX:EAX = 8000_0000:0000_0000): that
+                // quotient does not fit the destination either, so it is #DE like every other overflow.
+                if (n == long.MinValue) return Fault(s, Vec.DE);
+                q = -n; r = 0;
+            }
+            else { q = n / d; r = n % d; }
             long max = (long)(T.Mask >> 1), min = -max - 1;
             if (q > max || q < min) return Fault(s, Vec.DE);
         }

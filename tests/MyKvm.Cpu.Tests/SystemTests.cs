@@ -355,4 +355,14 @@ public class SystemTests
         Assert.Equal(Code + 5, seen[0].Rip);
         Assert.False(seen[0].External);
     }
+
+    [Fact]
+    public void IdivOfTheMostNegativeDividendByMinusOneIsDivideError()
+    {
+        using var m = Flat(handler: Code + 0x100);
+        Asm(m, Code, a => { a.mov(edx, 0x8000_0000); a.xor(eax, eax); a.mov(ecx, -1); a.idiv(ecx); a.hlt(); });
+        Asm(m, Code + 0x100, a => { a.mov(esi, 0xDE); a.hlt(); });
+        Assert.Equal(VcpuExitReason.HaltedForever, m.Cpu.Run(1000).Reason);
+        Assert.Equal(0xDEUL, m.Cpu.GetState().Rsi);
+    }
 }
