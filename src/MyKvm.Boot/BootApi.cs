@@ -3,7 +3,7 @@ using MyKvm.Core;
 namespace MyKvm.Boot;
 
 /// <summary>How a kernel image is entered. <see cref="Auto"/> picks one from the image's headers.</summary>
-public enum BootProtocol { Auto, Multiboot, Stos, Linux, Elf }
+public enum BootProtocol { Auto, Multiboot, Stos, Linux, Elf, Multiboot2 }
 
 /// <summary>
 /// Which entry point of a Linux bzImage to use (Documentation/arch/x86/boot.rst, "32-bit Boot Protocol" and
@@ -35,7 +35,8 @@ public sealed record BootRequest
 
     /// <summary>
     /// Multiboot: each entry is "file [args]"; the whole string becomes the module's string, as with QEMU's
-    /// -initrd. stos: each entry is the path of a .ko ELF file. Linux: must be empty.
+    /// -initrd (Multiboot 2: only the args, as GRUB's module2). stos: each entry is the path of a .ko ELF file.
+    /// Linux: must be empty.
     /// </summary>
     public IReadOnlyList<string> ModulePaths { get; init; } = [];
 
@@ -53,6 +54,12 @@ public sealed record BootRequest
     /// Only <see cref="LinuxEntry.Auto"/> reads it; an explicit <see cref="LinuxEntry.Entry64"/> is honoured either way.
     /// </summary>
     public bool LongModeAvailable { get; init; }
+
+    /// <summary>
+    /// The machine's ACPI RSDP, byte for byte (20 bytes for ACPI 1.0, its <c>length</c> field's bytes for 2.0+), for
+    /// Multiboot 2's ACPI tags (old RSDP for revision 0, new RSDP for revision 2 or later). Null: no ACPI tables.
+    /// </summary>
+    public byte[]? AcpiRsdp { get; init; }
 }
 
 /// <summary>What a loader did: the vCPU state to start from, and what it told the guest.</summary>

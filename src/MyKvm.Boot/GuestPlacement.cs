@@ -64,17 +64,21 @@ internal sealed class GuestPlacement
     /// The lowest address in [<paramref name="from"/>, <paramref name="limit"/>) aligned to <paramref name="align"/>
     /// where <paramref name="length"/> bytes are free, claimed for <paramref name="what"/>; null if there is none.
     /// </summary>
-    public ulong? TryAllocate(ulong length, ulong align, ulong from, ulong limit, string what)
+    public ulong? TryAllocate(ulong length, ulong align, ulong from, ulong limit, string what) =>
+        ClaimIfFound(TryFind(length, align, from, limit), length, what);
+
+    /// <summary>As <see cref="TryAllocate"/>, but the highest fitting address below <paramref name="limit"/> (an initrd).</summary>
+    public ulong? TryAllocateTop(ulong length, ulong align, ulong from, ulong limit, string what) =>
+        ClaimIfFound(TryFindTop(length, align, from, limit), length, what);
+
+    /// <summary>Where <see cref="TryAllocate"/> would put <paramref name="length"/> bytes, without claiming them.</summary>
+    public ulong? TryFind(ulong length, ulong align, ulong from, ulong limit)
     {
         ulong size = Math.Max(length, 1);
         ulong a = AlignUp(from, align);
         while (a >= from && a + size <= limit && a + size > a)
         {
-            if (Problem(a, size) is null)
-            {
-                if (length != 0) _claimed.Add(new(a, a + length, what));
-                return a;
-            }
+            if (Problem(a, size) is null) return a;
             // Skip past whatever is in the way: the next candidate is the end of the first obstacle.
             ulong next = NextCandidate(a, size);
             if (next >= limit) return null;
@@ -83,25 +87,27 @@ internal sealed class GuestPlacement
         return null;
     }
 
-    /// <summary>As <see cref="TryAllocate"/>, but the highest fitting address below <paramref name="limit"/> (an initrd).</summary>
-    public ulong? TryAllocateTop(ulong length, ulong align, ulong from, ulong limit, string what)
+    /// <summary>Where <see cref="TryAllocateTop"/> would put <paramref name="length"/> bytes, without claiming them.</summary>
+    public ulong? TryFindTop(ulong length, ulong align, ulong from, ulong limit)
     {
         ulong size = Math.Max(length, 1);
         if (limit < size) return null;
         ulong a = AlignDown(limit - size, align);
         while (a >= from)
         {
-            if (Problem(a, size) is null)
-            {
-                if (length != 0) _claimed.Add(new(a, a + length, what));
-                return a;
-            }
+            if (Problem(a, size) is null) return a;
             ulong obstacleStart = PreviousCandidate(a, size);
             if (obstacleStart < size) return null;
             // The obstacle starts below a + size, so the new candidate is strictly lower.
             a = AlignDown(obstacleStart - size, align);
         }
         return null;
+    }
+
+    private ulong? ClaimIfFound(ulong? at, ulong length, string what)
+    {
+        if (at is { } a && length != 0) _claimed.Add(new(a, a + length, what));
+        return at;
     }
 
     /// <summary>Claims <paramref name="length"/> bytes via <see cref="TryAllocate"/> or throws naming the file.</summary>

@@ -138,8 +138,11 @@ internal static class MultibootLoader
         return (image, CheckEntry(path, h.EntryAddr, image, false));
     }
 
-    /// <summary>The modules: first the QEMU-style list in InitrdPath, then ModulePaths; page-aligned after the kernel.</summary>
-    private static List<MultibootModule> LoadModules(GuestPlacement placement, BootRequest request, LoadedImage kernel)
+    /// <summary>
+    /// The modules: first the QEMU-style list in InitrdPath, then ModulePaths; page-aligned after the kernel. Each
+    /// module's <see cref="MultibootModule.String"/> is its whole spec ("file args").
+    /// </summary>
+    internal static List<MultibootModule> LoadModules(GuestPlacement placement, BootRequest request, LoadedImage kernel)
     {
         var specs = new List<string>();
         if (request.InitrdPath is { } list) specs.AddRange(SplitModuleList(list));
@@ -183,6 +186,13 @@ internal static class MultibootLoader
             current.Append(list[i]);
         }
         yield return current.ToString();
+    }
+
+    /// <summary>The arguments part of a module spec: everything after the first space ("" if none).</summary>
+    internal static string ModuleArguments(string spec)
+    {
+        int space = spec.IndexOf(' ');
+        return space < 0 ? "" : spec[(space + 1)..];
     }
 
     /// <summary>The file part of a module string: everything before the first space.</summary>

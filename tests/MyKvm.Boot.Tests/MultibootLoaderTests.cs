@@ -237,7 +237,7 @@ public sealed class MultibootLoaderTests : IDisposable
     {
         string k = _dir.Write("junk.bin", Encoding.ASCII.GetBytes(new string('x', 10000)));
         var e = Fails(new BootRequest { KernelPath = k });
-        Assert.Equal($"{k}: not a kernel mykvm can boot: no bzImage header, not an ELF file, and no Multiboot header in the first 8 KiB", e.Message);
+        Assert.Equal($"{k}: not a kernel mykvm can boot: no bzImage header, not an ELF file, and no Multiboot header (1: first 8 KiB, 2: first 32 KiB)", e.Message);
     }
 
     [Fact]

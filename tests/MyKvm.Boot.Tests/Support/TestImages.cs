@@ -98,6 +98,41 @@ internal static class TestImages
         return h;
     }
 
+    /// <summary>A Multiboot 2 header tag: type, flags (1 = optional) and body (the size is computed).</summary>
+    public static (ushort Type, ushort Flags, byte[] Body) Mb2Tag(ushort type, ushort flags, params uint[] body)
+    {
+        var b = new byte[body.Length * 4];
+        for (int i = 0; i < body.Length; i++) W32(b, i * 4, body[i]);
+        return (type, flags, b);
+    }
+
+    /// <summary>
+    /// A Multiboot 2 header with <paramref name="tags"/> (each padded to 8 bytes) and an end tag appended unless
+    /// <paramref name="endTag"/> is false; checksum right unless given.
+    /// </summary>
+    public static byte[] Multiboot2Header(IEnumerable<(ushort Type, ushort Flags, byte[] Body)> tags, uint architecture = 0, uint? checksum = null,
+        bool endTag = true, uint? headerLength = null)
+    {
+        var h = new List<byte>(new byte[16]);
+        foreach (var (type, flags, body) in endTag ? tags.Append(((ushort)0, (ushort)0, Array.Empty<byte>())) : tags)
+        {
+            var t = new byte[8];
+            W16(t, 0, type);
+            W16(t, 2, flags);
+            W32(t, 4, (uint)(8 + body.Length));
+            h.AddRange(t);
+            h.AddRange(body);
+            while (h.Count % 8 != 0) h.Add(0);
+        }
+        var bytes = h.ToArray();
+        uint length = headerLength ?? (uint)bytes.Length;
+        W32(bytes, 0, 0xE85250D6);
+        W32(bytes, 4, architecture);
+        W32(bytes, 8, length);
+        W32(bytes, 12, checksum ?? unchecked(0u - 0xE85250D6u - architecture - length));
+        return bytes;
+    }
+
     /// <summary>Code that does nothing useful, recognisable in memory: <c>cli; hlt</c> repeated.</summary>
     public static byte[] Code(int length)
     {
