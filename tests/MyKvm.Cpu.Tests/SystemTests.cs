@@ -148,7 +148,8 @@ public class SystemTests
     public void GarbageCodeNeverThrows()
     {
         var rng = new Random(7);
-        for (int k = 0; k < 200; k++)
+        int n = int.TryParse(Environment.GetEnvironmentVariable("MYKVM_FUZZ_CASES"), out int f) && f > 0 ? f * 3 : 200;
+        for (int k = 0; k < n; k++)
         {
             using var m = Flat(handler: Code + 0x800);
             var junk = new byte[0x800];
@@ -364,5 +365,42 @@ public class SystemTests
         Asm(m, Code + 0x100, a => { a.mov(esi, 0xDE); a.hlt(); });
         Assert.Equal(VcpuExitReason.HaltedForever, m.Cpu.Run(1000).Reason);
         Assert.Equal(0xDEUL, m.Cpu.GetState().Rsi);
+    }
+
+    [Fact]
+    public void RandomRing3CodeWithPagingNeverThrows()
+    {
+        var rng = new Random(11);
+        int n = int.TryParse(Environment.GetEnvironmentVariable("MYKVM_FUZZ_CASES"), out int f) && f > 0 ? f * 3 : 150;
+        for (int k = 0; k < n; k++)
+        {
+            using var m = Flat(handler: Code + 0x800);
+            // 4 MiB user pages identity-mapping the first 16 MiB; ring-3 segments and a TSS.
+            for (uint p = 0; p < 4; p++) m.Ram.Write32(0x50000 + p * 4, (p << 22) | 0x87);
+            m.Ram.Write64(TestMachine.GdtBase + 0x18, 0x00CF_FA00_0000_FFFFUL);
+            m.Ram.Write64(TestMachine.GdtBase + 0x20, 0x00CF_F200_0000_FFFFUL);
+            m.Ram.Write64(TestMachine.GdtBase + 0x28, 0x67UL | ((ulong)0x60000 << 16) | (0x89UL << 40));
+            m.Ram.Write32(0x60004, Stack);
+            m.Ram.Write32(0x60008, 0x10);
+            var st = m.Cpu.GetState();
+            st.GdtLimit = 0x2F;
+            m.Cpu.SetState(st);
+            Asm(m, Code, a =>
+            {
+                a.mov(eax, 0x50000); a.mov(cr3, eax);
+                a.mov(eax, cr4); a.or(eax, 0x10); a.mov(cr4, eax);
+                a.mov(eax, cr0); a.or(eax, 0x8001_0000); a.mov(cr0, eax);
+                a.mov(ax, 0x28); a.ltr(ax);
+                a.push(0x23); a.push(Stack - 0x1000); a.push(0x3202); a.push(0x1B); a.push(Code + 0x1000);
+                a.iretd();
+            });
+            var junk = new byte[0x1000];
+            rng.NextBytes(junk);
+            m.Ram.Write(Code + 0x1000, junk);
+            m.Ram.Write(Code + 0x800, [0xF4]);
+            var e = m.Cpu.Run(20_000);
+            Assert.NotEqual(VcpuExitReason.Error, e.Reason);
+            _ = m.Cpu.GetState();
+        }
     }
 }
