@@ -1,6 +1,8 @@
 /* mbinfo: prints what a Multiboot 1 loader handed over (Multiboot spec 0.6.96 §3.3) so the output under mykvm
    can be compared line by line with QEMU's -kernel: magic, flags, mem_lower/upper, the memory map, the command
-   line, the boot loader name, and each module's range, size, CRC32 and string. Exits 0 if the magic is right. */
+   line, the boot loader name, and each module's range, size, CRC32 and string. With info flag 5 (ELF section
+   headers, GRUB and mykvm; not QEMU) it also looks kmain up in the symbol table the loader put in memory.
+   Exits 0 if the magic is right (and, with flag 5, kmain is found). */
 #include "io.h"
 
 struct mb_info {
@@ -11,6 +13,33 @@ struct mb_info {
 
 struct mb_module { uint32_t mod_start, mod_end, string, reserved; } __attribute__((packed));
 struct mb_mmap { uint32_t size; uint64_t base_addr, length; uint32_t type; } __attribute__((packed));
+struct elf32_shdr { uint32_t name, type, flags, addr, offset, size, link, info, addralign, entsize; };
+struct elf32_sym { uint32_t name, value, size; uint8_t info, other; uint16_t shndx; };
+
+void kmain(uint32_t magic, uint32_t info);
+
+/* Flag 5: num, size, addr, shndx (§3.3). Returns 1 if kmain is in .symtab at its own address. */
+static int elf_sections(const uint32_t *syms)
+{
+    uint32_t num = syms[0], size = syms[1], addr = syms[2], shndx = syms[3];
+    kprintf("elf_sec num %u size %u addr %s shndx %u\n", num, size, addr ? "set" : "NULL", shndx);
+    if (!addr || size < sizeof(struct elf32_shdr) || shndx >= num) return 0;
+    const struct elf32_shdr *names = (const struct elf32_shdr *)(addr + shndx * size);
+    int found = 0;
+    for (uint32_t i = 0; i < num; i++) {
+        const struct elf32_shdr *sh = (const struct elf32_shdr *)(addr + i * size);
+        if (sh->type != 2 || !sh->addr) continue;        /* SHT_SYMTAB, loaded */
+        const struct elf32_shdr *strtab = (const struct elf32_shdr *)(addr + sh->link * size);
+        if (!strtab->addr) continue;
+        const struct elf32_sym *s = (const struct elf32_sym *)sh->addr;
+        for (uint32_t k = 0; k < sh->size / sizeof(*s); k++)
+            if (s[k].value == (uint32_t)kmain && strcmp((const char *)strtab->addr + s[k].name, "kmain") == 0)
+                found = 1;
+        kprintf("elf_sec symtab %s: kmain %s\n", names->addr ? (const char *)names->addr + sh->name : "?",
+                found ? "found at its address" : "NOT FOUND");
+    }
+    return found;
+}
 
 /* A read the compiler cannot see through: GCC flags constant addresses below 4 KiB as null-pointer accesses. */
 static inline uint16_t peek16(uint32_t address)
@@ -53,6 +82,9 @@ void kmain(uint32_t magic, uint32_t info)
                     crc32((const void *)m[i].mod_start, size), (const char *)m[i].string);
         }
     }
+    int symbols_ok = 1;
+    if (mbi->flags & (1 << 5))
+        symbols_ok = elf_sections((const uint32_t *)(info + 28));   /* the syms union: num, size, addr, shndx */
     kprintf("mbinfo: done\n");
-    guest_exit(magic == 0x2BADB002 ? 0 : 1);
+    guest_exit(magic == 0x2BADB002 && symbols_ok ? 0 : 1);
 }

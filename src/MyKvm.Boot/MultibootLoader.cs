@@ -19,6 +19,9 @@ namespace MyKvm.Boot;
 /// <item>ESP = 0x7000: a small stack in free conventional memory below the GDT page (the spec leaves ESP undefined).</item>
 /// <item>Flags 0..15 we do not know (3–15) make the load fail, as §3.1.2 requires and GRUB does; the video
 /// mode request (flag 2) is ignored, as QEMU does.</item>
+/// <item>ELF kernels (not the a.out kludge) get info flag 5, the section header table, as GRUB gives it (QEMU does not):
+/// sections with sh_addr 0 and bytes in the file (.symtab, .strtab, ...) are loaded after the modules and their
+/// sh_addr set, so a kernel can print its own symbols.</item>
 /// </list>
 /// </summary>
 internal static class MultibootLoader
@@ -35,6 +38,7 @@ internal static class MultibootLoader
         LoadedImage image;
         uint entry;
         string format;
+        ElfImage? elf = null;
         bool isElf = ElfImage.HasElfMagic(file);
         if (header.HasAoutKludge)
         {
@@ -45,17 +49,21 @@ internal static class MultibootLoader
         {
             if (!isElf)
                 throw new BootException($"{path}: Multiboot header without the a.out kludge (flag 16), but the file is not ELF");
-            var elf = ElfImage.Parse(path, file);
+            elf = ElfImage.Parse(path, file);
             image = ImageLoading.LoadElf(placement, path, file, elf, s => s.PhysicalAddress);
             entry = CheckEntry(path, elf.PhysicalEntry(), image, elf.Is64);
             format = elf.ClassName;
         }
 
         var modules = LoadModules(placement, request, image);
+        // As GRUB: an ELF kernel (not one loaded through the a.out kludge) gets its section headers, with the
+        // sections it does not load itself (.symtab, .strtab, ...) placed after the modules.
+        ulong afterModules = GuestPlacement.AlignUp(Math.Max(modules.Count == 0 ? image.High : modules[^1].End, PcMemoryLayout.HighMemoryStart), 0x1000);
+        var sections = elf is null ? null : ElfSymbolLoading.Load(placement, path, file, elf, afterModules);
         var map = PcMemoryLayout.Build(ram);
         string cmdline = request.KernelPath + " " + request.CommandLine;
         BiosDataArea.Write(ram);
-        uint info = MultibootInfo.Write(placement, path, map, cmdline, modules, LoaderName);
+        uint info = MultibootInfo.Write(placement, path, map, cmdline, modules, LoaderName, sections, afterModules);
 
         var state = BootGdt.Flat32(ram, GdtLayout.Multiboot, entry);
         state.Rax = MultibootHeader.BootloaderMagic;
@@ -67,7 +75,9 @@ internal static class MultibootLoader
             InitialState = state,
             Protocol = BootProtocol.Multiboot,
             Summary = $"multiboot ({reason}): {format} kernel [0x{image.Low:x}, 0x{image.High:x}) {Kib(image.Size)}, entry 0x{entry:x}, "
-                + $"{modules.Count} module(s) {Kib(moduleBytes)}, info at 0x{info:x}",
+                + $"{modules.Count} module(s) {Kib(moduleBytes)}"
+                + (sections is null ? "" : $", {sections.Count} section headers ({sections.LoadedCount} sections loaded, {Kib(sections.LoadedBytes)})")
+                + $", info at 0x{info:x}",
             MemoryMap = map,
             SymbolFile = isElf ? path : null,
         };

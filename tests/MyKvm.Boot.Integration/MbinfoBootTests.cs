@@ -6,7 +6,7 @@ namespace MyKvm.Boot.Integration;
 /// <summary>
 /// mbinfo booted by mykvm (software CPU) and by qemu-system-i386 with the same kernel, command line and modules.
 /// The differences are the documented ones (see MyKvm.Boot.Tests.MbinfoVersusQemuTests): flags bit 1 (QEMU's
-/// boot_device), the loader name, mem_upper and the memory map above the low entries, and module addresses.
+/// boot_device) and bit 5 (our ELF section headers), the loader name, mem_upper and the memory map above the low entries, and module addresses.
 /// </summary>
 public sealed class MbinfoBootTests : IDisposable
 {
@@ -35,7 +35,8 @@ public sealed class MbinfoBootTests : IDisposable
         Assert.Contains($"cmdline \"{kernel} a=1 b.c=d\"", r.Serial);
         Assert.Contains($"string \"{m1} alpha beta\"", r.Serial);
         Assert.Contains("boot_loader_name \"mykvm\"", r.Serial);
-        Assert.Contains("flags 0x0000024d", r.Serial);
+        Assert.Contains("flags 0x0000026d", r.Serial);
+        Assert.Contains("elf_sec symtab .symtab: kmain found at its address", r.Serial);
         Assert.Contains("flags 0x0000024f", qemu);
     }
 }

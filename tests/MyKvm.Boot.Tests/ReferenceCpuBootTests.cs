@@ -17,6 +17,7 @@ public sealed class ReferenceCpuBootTests(ITestOutputHelper output)
         output.WriteLine(result.Summary);
         output.WriteLine(cpu.Serial);
         Assert.Contains("mbinfo: magic 0x2badb002 ok", cpu.Serial);
+        Assert.Contains("elf_sec symtab .symtab: kmain found at its address", cpu.Serial);
         Assert.Equal(0, cpu.ExitCode);
     }
 

@@ -16,21 +16,25 @@ internal static class MultibootInfo
     public const uint FlagBootDevice = 1 << 1;
     public const uint FlagCmdline = 1 << 2;
     public const uint FlagMods = 1 << 3;
+    public const uint FlagElfSections = 1 << 5;
     public const uint FlagMmap = 1 << 6;
     public const uint FlagLoaderName = 1 << 9;
 
     // Field offsets (§3.3, "Boot information format").
     public const int Flags = 0, MemLower = 4, MemUpper = 8, BootDevice = 12, Cmdline = 16, ModsCount = 20, ModsAddr = 24,
-        MmapLength = 44, MmapAddr = 48, BootLoaderName = 64;
+        ElfNum = 28, ElfSize = 32, ElfAddr = 36, ElfShndx = 40, MmapLength = 44, MmapAddr = 48, BootLoaderName = 64;
     /// <summary>The structure up to and including the framebuffer fields (116 bytes), rounded up.</summary>
     public const int Size = 120;
     public const int ModuleEntrySize = 16;
     /// <summary>Each mmap entry is a 4-byte size (20) followed by base_addr, length and type.</summary>
     public const int MmapEntrySize = 24;
 
-    /// <summary>Writes the info structure; returns its guest-physical address (EBX at entry).</summary>
+    /// <summary>
+    /// Writes the info structure; returns its guest-physical address (EBX at entry). With <paramref name="sections"/>
+    /// (an ELF kernel) the section header table is copied too and flag 5 set (§3.3: num, size, addr, shndx).
+    /// </summary>
     public static uint Write(GuestPlacement placement, string file, IReadOnlyList<MemoryMapEntry> map, string commandLine,
-        IReadOnlyList<MultibootModule> modules, string loaderName)
+        IReadOnlyList<MultibootModule> modules, string loaderName, LoadedElfSections? sections = null, ulong highFrom = PcMemoryLayout.HighMemoryStart)
     {
         var ram = placement.Ram;
         ulong Alloc(int length, ulong align, string what) =>
@@ -74,6 +78,21 @@ internal static class MultibootInfo
         ram.Write32(info + MmapAddr, (uint)mmap);
 
         ram.Write32(info + BootLoaderName, WriteString(loaderName, "the boot loader name"));
+
+        if (sections is not null)
+        {
+            // Usually a few KiB; a kernel with very many sections gets its table above the modules instead.
+            ulong length = (ulong)sections.Headers.Length;
+            ulong table = placement.TryAllocate(length, 4, PcMemoryLayout.LowBootDataBase, PcMemoryLayout.ConventionalEnd, "the ELF section headers")
+                ?? placement.TryAllocate(length, 4, highFrom, Math.Min(ram.LowSize, GuestRam.FourGiB), "the ELF section headers")
+                ?? throw new BootException($"{file}: no room for the ELF section header table ({length} bytes) in guest RAM below 4 GiB");
+            ram.Write(table, sections.Headers);
+            ram.Write32(info + ElfNum, sections.Count);
+            ram.Write32(info + ElfSize, sections.EntrySize);
+            ram.Write32(info + ElfAddr, (uint)table);
+            ram.Write32(info + ElfShndx, sections.NameIndex);
+            flags |= FlagElfSections;
+        }
         ram.Write32(info + Flags, flags);
         return (uint)info;
 

@@ -98,6 +98,71 @@ internal static class TestImages
         return h;
     }
 
+    /// <summary>One section of <see cref="WithSections"/>: its type, sh_addr, sh_flags, contents and sh_addralign.</summary>
+    public sealed record TestSection(uint Type, ulong Address, byte[] Data, ulong Flags = 0, ulong Align = 1, uint Link = 0);
+
+    /// <summary>
+    /// <paramref name="elf"/> with a section header table appended: a null section 0, then <paramref name="sections"/>
+    /// (contents appended to the file first); e_shstrndx = <paramref name="nameIndex"/>.
+    /// </summary>
+    public static byte[] WithSections(byte[] elf, IReadOnlyList<TestSection> sections, ushort nameIndex = 0)
+    {
+        bool is64 = elf[4] == 2;
+        int entsize = is64 ? 64 : 40;
+        var f = new List<byte>(elf);
+        var offsets = new List<int>();
+        foreach (var sec in sections)
+        {
+            while (f.Count % 8 != 0) f.Add(0);
+            offsets.Add(f.Count);
+            f.AddRange(sec.Data);
+        }
+        while (f.Count % 8 != 0) f.Add(0);
+        int shoff = f.Count;
+        f.AddRange(new byte[entsize * (sections.Count + 1)]);
+        var b = f.ToArray();
+        for (int i = 0; i < sections.Count; i++)
+        {
+            var sec = sections[i];
+            int e = shoff + (i + 1) * entsize;
+            W32(b, e + 0, (uint)(i + 1));   // sh_name: any offset
+            W32(b, e + 4, sec.Type);
+            if (is64)
+            {
+                W64(b, e + 8, sec.Flags);
+                W64(b, e + 16, sec.Address);
+                W64(b, e + 24, (ulong)offsets[i]);
+                W64(b, e + 32, (ulong)sec.Data.Length);
+                W32(b, e + 40, sec.Link);
+                W64(b, e + 48, sec.Align);
+            }
+            else
+            {
+                W32(b, e + 8, (uint)sec.Flags);
+                W32(b, e + 12, (uint)sec.Address);
+                W32(b, e + 16, (uint)offsets[i]);
+                W32(b, e + 20, (uint)sec.Data.Length);
+                W32(b, e + 24, sec.Link);
+                W32(b, e + 32, (uint)sec.Align);
+            }
+        }
+        if (is64)
+        {
+            W64(b, 40, (ulong)shoff);
+            W16(b, 58, (ushort)entsize);
+            W16(b, 60, (ushort)(sections.Count + 1));
+            W16(b, 62, nameIndex);
+        }
+        else
+        {
+            W32(b, 32, (uint)shoff);
+            W16(b, 46, (ushort)entsize);
+            W16(b, 48, (ushort)(sections.Count + 1));
+            W16(b, 50, nameIndex);
+        }
+        return b;
+    }
+
     /// <summary>A Multiboot 2 header tag: type, flags (1 = optional) and body (the size is computed).</summary>
     public static (ushort Type, ushort Flags, byte[] Body) Mb2Tag(ushort type, ushort flags, params uint[] body)
     {
