@@ -256,7 +256,8 @@ public sealed class GdbStub
         var bt = (BreakpointType)type;
         // For Z0/Z1, kind is the breakpoint instruction size gdb would patch: the watch length is only for Z2-Z4.
         int length = bt >= BreakpointType.WriteWatch ? kind : 1;
-        if (p[0] == 'Z') return _target.AddBreakpoint(bt, addr, length) ? "OK" : "";
+        // E01 rather than "unsupported": gdb would fall back to patching int3 into guest memory, which the guest would take.
+        if (p[0] == 'Z') return _target.AddBreakpoint(bt, addr, length) ? "OK" : "E01";
         _target.RemoveBreakpoint(bt, addr, length);
         return "OK";
     }
