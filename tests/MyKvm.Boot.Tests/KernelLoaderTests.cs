@@ -169,4 +169,44 @@ public sealed class KernelLoaderTests : IDisposable
             }
         }
     }
+
+    [Fact]
+    public void FuzzedMultiboot2HeadersAndSectionTables_NeverEscapeAsAnotherException()
+    {
+        // Damage where the new parsers look: mb2info's Multiboot 2 header and tags, and mbinfo's / mb2info's
+        // ELF section header tables (what Multiboot 1 flag 5 and the Multiboot 2 sections tag copy).
+        var rng = new Random(4321);
+        using var ram = new GuestRam(8UL << 20);
+        foreach (string source in new[] { Guests.Get("mb2info.elf"), Guests.Get("mbinfo.elf") })
+        {
+            byte[] original = File.ReadAllBytes(source);
+            int shoff = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(original.AsSpan(32));
+            int headerAt = original.AsSpan().IndexOf(new byte[] { 0xD6, 0x50, 0x52, 0xE8 });
+            for (int i = 0; i < 120; i++)
+            {
+                byte[] f = (byte[])original.Clone();
+                int hits = 1 + rng.Next(6);
+                for (int h = 0; h < hits; h++)
+                {
+                    int at = rng.Next(3) switch
+                    {
+                        0 when headerAt >= 0 => headerAt + rng.Next(0x60),
+                        1 => shoff + rng.Next(f.Length - shoff),
+                        _ => 32 + rng.Next(20),   // e_shoff, e_shentsize, e_shnum, e_shstrndx and neighbours
+                    };
+                    f[at] = (byte)rng.Next(256);
+                }
+                string k = _dir.Write($"fuzz-mb-{i}.bin", f);
+                try
+                {
+                    KernelLoader.Load(ram, new BootRequest { KernelPath = k, CommandLine = "x" });
+                }
+                catch (BootException e)
+                {
+                    Assert.DoesNotContain('\n', e.Message);
+                    Assert.StartsWith(k, e.Message);
+                }
+            }
+        }
+    }
 }
