@@ -97,7 +97,8 @@ internal unsafe struct CpuState
     public int A20Mask;         // unused for now (A20 always on)
     public int SigMask;         // CpuSignals bits that interrupt a block: Intr only while IF=1
     public int Halted;          // 1 after HLT until an interrupt wakes the CPU
-    public JumpCacheEntry* JumpCache;   // linear RIP -> decoded block, flushed with the TLB
+    public JumpCacheEntry* JumpCache;
+    public ushort FpuCw, FpuSw, FpuTw;  // x87 control/status/tag words (the register stack is not modelled yet)   // linear RIP -> decoded block, flushed with the TLB
 
     // Event bits
     public const int EvShadowArm = 1;      // STI / MOV SS executed: inhibit interrupts before the next instruction

@@ -76,9 +76,25 @@ internal static unsafe partial class Ops
     public static int Fpu(CpuState* s, Insn* i)
     {
         if ((s->Cr0 & (VcpuState.Cr0EM | VcpuState.Cr0TS)) != 0) return Fault(s, Vec.NM);
+        // The x87 control instructions kernels run at start-up and around context switches work on the
+        // control/status/tag words (SDM Vol. 1 §8.1); arithmetic and the register stack are not modelled yet.
+        int op = i->Op, m = i->ModRm, reg = (m >> 3) & 7;
+        bool mem = i->IsMem;
+        if (op == 0xDB && m == 0xE3) { s->FpuCw = 0x037F; s->FpuSw = 0; s->FpuTw = 0xFFFF; return 0; }   // FNINIT
+        if (op == 0xDB && m == 0xE2) { s->FpuSw &= 0x7F00; return 0; }                                     // FNCLEX
+        if (op == 0xD9 && m == 0xD0) return 0;                                                              // FNOP
+        if (op == 0xDF && m == 0xE0) { *(ushort*)&s->Regs[0] = s->FpuSw; return 0; }                       // FNSTSW AX
+        if (mem && op == 0xDD && reg == 7) return Wr<B16>(s, i->Seg, Ea(s, i), s->FpuSw) ? 0 : 1;          // FNSTSW m16
+        if (mem && op == 0xD9 && reg == 7) return Wr<B16>(s, i->Seg, Ea(s, i), s->FpuCw) ? 0 : 1;          // FNSTCW m16
+        if (mem && op == 0xD9 && reg == 5)                                                                 // FLDCW m16
+        {
+            if (!Rd<B16>(s, i->Seg, Ea(s, i), out ulong cw)) return 1;
+            s->FpuCw = (ushort)(cw | 0x40);
+            return 0;
+        }
         s->InsnStart = s->Rip - i->Len;
         s->Rip = s->InsnStart;
-        SoftCpu.Of(s).ReportUnimplemented("x87 FPU instruction (no FPU is modelled; CPUID.1:EDX.FPU = 0)");
+        SoftCpu.Of(s).ReportUnimplemented("x87 FPU arithmetic (only FNINIT/FNCLEX/FNSTSW/FNSTCW/FLDCW are modelled; CPUID.1:EDX.FPU = 0)");
         return 1;
     }
 

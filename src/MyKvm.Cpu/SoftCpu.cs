@@ -54,6 +54,7 @@ public sealed unsafe partial class SoftCpu : IVcpu
         s->TlbBase = (TlbEntry*)NativeMemory.AllocZeroed((nuint)(6 * TlbSize * sizeof(TlbEntry)));
         s->TlbInfo = (byte*)NativeMemory.AllocZeroed((nuint)(6 * TlbSize));
         s->FaultVec = -1;
+        s->FpuCw = 0x0040; s->FpuTw = 0x5555;      // x87 state at power-on (SDM Vol. 3A Table 9-1)
         InitCodeCache();
         SetCpl(s, 0);
         FlushTlb(s, false);
