@@ -87,6 +87,14 @@ public sealed partial class Machine
     }
 
     /// <summary>
+    /// Standard input as the raw terminal gives it. Not <see cref="Console.OpenStandardInput()"/>: on a terminal .NET
+    /// reads that through its own line editor, which sets the terminal back to its own mode (ISIG on), echoes what
+    /// is typed and hands nothing over before Enter — so no key would reach the guest, or the Ctrl-A escape, in time.
+    /// </summary>
+    private static Stream OpenTerminalInput() =>
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0);
+
+    /// <summary>
     /// Host input: with <c>--display term</c> showing the screen, to the PS/2 keyboard (escape sequences decoded to
     /// keys); else to COM1.
     /// </summary>
@@ -608,8 +616,8 @@ internal sealed partial class TerminalConsole
     /// <summary>Shows the console keys in the status line for a few seconds.</summary>
     public void ShowHelp() =>
         ShowMessage(SerialPane
-            ? "Ctrl-A: s COM1 alone, v VGA screen, c monitor, x quit, Ctrl-A sends Ctrl-A"
-            : "Ctrl-A: c monitor, x quit, Ctrl-A sends Ctrl-A");
+            ? "Ctrl-A then s: COM1 only, v: VGA, c: monitor, x: quit, Ctrl-A: send Ctrl-A"
+            : "Ctrl-A then c: monitor, x: quit, Ctrl-A: send Ctrl-A");
 
     public void ShowMessage(string text)
     {
@@ -621,28 +629,19 @@ internal sealed partial class TerminalConsole
         _redraw = true;
     }
 
-    /// <summary>The status line's text for the current view.</summary>
+    /// <summary>The status line's text for the current view: what is shown, where keys go, the Ctrl-A keys (or a message).</summary>
     public string StatusText(VgaWindow window)
     {
-        var parts = new List<string>();
-        if (View == ConsoleView.Serial)
-        {
-            parts.Add("COM1");
-            if (Interactive) parts.Add("keys go to COM1");
-        }
-        else
-        {
-            parts.Add(window.Clipped ? $"VGA rows {window.Top + 1}-{window.Top + window.Shown} of {window.Total}" : "VGA screen");
-            if (SerialPane) parts.Add("COM1 below");
-            if (Interactive) parts.Add("keys go to the keyboard");
-        }
+        string shown = View == ConsoleView.Serial ? "COM1"
+            : (window.Clipped ? $"VGA rows {window.Top + 1}-{window.Top + window.Shown} of {window.Total}" : "VGA")
+              + (SerialPane ? ", COM1 below" : "");
         string? message;
         lock (_lock) message = Environment.TickCount64 < _messageUntil ? _message : null;
-        if (message is not null) parts.Add(message);
-        else if (Interactive)
-            parts.Add(View == ConsoleView.Serial ? "Ctrl-A v screen, x quit, h help"
-                : SerialPane ? "Ctrl-A s COM1 alone, x quit, h help" : "Ctrl-A x quit, h help");
-        return " mykvm | " + string.Join(" | ", parts);
+        if (message is not null) return $" mykvm | {message}";
+        if (!Interactive) return $" mykvm | {shown}";
+        string keys = View == ConsoleView.Serial ? "Ctrl-A v: VGA screen  x: quit  h: help"
+            : SerialPane ? "Ctrl-A s: COM1 only  x: quit  h: help" : "Ctrl-A x: quit  h: help";
+        return $" mykvm | {shown} | keys: {(View == ConsoleView.Serial ? "COM1" : "keyboard")} | {keys}";
     }
 
     /// <summary>Draws the VGA screen (and COM1) if anything on the terminal would change.</summary>

@@ -267,7 +267,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                 }
                 console = WithDisplayKeys(CreateConsoleEscape());
             }
-            input = Console.OpenStandardInput();
+            input = _terminal is not null ? OpenTerminalInput() : Console.OpenStandardInput();
         }
         var thread = new Thread(() =>
         {
