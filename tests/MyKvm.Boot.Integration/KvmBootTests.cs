@@ -26,4 +26,12 @@ public sealed class KvmBootTests : IDisposable
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("mbinfo: magic 0x2badb002 ok", r.Serial);
     }
+
+    [KvmFact]
+    public void Mb2info_OnKvm()
+    {
+        var r = _cli.Run("--accel", "kvm", "--kernel", Guests.Get("mb2info.elf"), "x=1");
+        Assert.True(r.ExitCode == 1, $"exit {r.ExitCode}\n{r.Stderr}\n{r.Serial}");
+        Assert.Contains("mb2info: done, consistent", r.Serial);
+    }
 }
