@@ -33,6 +33,9 @@ public sealed unsafe class BiosRom : IMmioDevice, IDisposable
     /// <summary>Guest-physical address of the first byte: 4 GiB − <see cref="Size"/>.</summary>
     public ulong Base => GuestRam.FourGiB - (ulong)Size;
 
+    /// <summary>Reads through the bus (code fetched from the flash, as right after reset, counts here).</summary>
+    public long Reads { get; private set; }
+
     /// <summary>Writes the guest tried (and failed) to make.</summary>
     public long IgnoredWrites { get; private set; }
 
@@ -57,6 +60,7 @@ public sealed unsafe class BiosRom : IMmioDevice, IDisposable
 
     public ulong MmioRead(ulong offset, int size)
     {
+        Reads++;
         var bytes = Bytes;
         ulong v = 0;
         for (int i = size - 1; i >= 0; i--)
