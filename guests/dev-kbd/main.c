@@ -2,7 +2,8 @@
    the controller self-tests, sets the command byte (keyboard interrupt, set 2 -> set 1 translation),
    resets the keyboard and checks its echo, identify and LED commands; then it takes scan codes in the
    IRQ 1 handler, turns set 1 make/break codes into characters (with Shift) and prints the typed line
-   when Enter is pressed. Under QEMU, type through the monitor's sendkey after "ready". */
+   when Enter is pressed, echoing it on the VGA text screen as it is typed. Under QEMU, type through the
+   monitor's sendkey after "ready". */
 #include "devlib.h"
 
 #define KBC_DATA 0x60
@@ -34,6 +35,47 @@ static void kbd_command(const char *name, const uint8_t *bytes, int count, int r
         if (r < 0) kprintf(" (none)"); else kprintf(" %02x", r);
     }
     kprintf("\n");
+}
+
+/* The typed line is echoed on the VGA text screen as it is typed (row 2, after a prompt), with the hardware
+   cursor after it, so a user sees the keys arrive; the serial output stays the same under QEMU and mykvm. */
+#define VGA ((volatile uint16_t *)0xB8000)
+#define VGA_COLUMNS 80
+#define ECHO_ROW 2
+#define PROMPT "> "
+
+static void vga_cursor(int row, int column)
+{
+    uint16_t pos = (uint16_t)(row * VGA_COLUMNS + column);
+    outb(0x3D4, 0x0E);                       /* CRTC cursor location high, then low */
+    outb(0x3D5, pos >> 8);
+    outb(0x3D4, 0x0F);
+    outb(0x3D5, pos & 0xFF);
+}
+
+static void vga_write(int row, int column, const char *text, uint8_t attribute)
+{
+    for (int i = 0; text[i] && column + i < VGA_COLUMNS; i++)
+        VGA[row * VGA_COLUMNS + column + i] = (uint16_t)(attribute << 8 | (uint8_t)text[i]);
+}
+
+static void vga_start(void)
+{
+    for (int i = 0; i < VGA_COLUMNS * 25; i++) VGA[i] = 0x0720;
+    for (int i = 0; i < VGA_COLUMNS; i++) VGA[i] = 0x1F20;     /* a white-on-blue title bar */
+    vga_write(0, 1, "dev-kbd: type a line, Enter ends it", 0x1F);
+    vga_write(ECHO_ROW, 0, PROMPT, 0x0E);
+    vga_cursor(ECHO_ROW, sizeof PROMPT - 1);
+}
+
+/* Shows line[0..len) after the prompt, blanking the cell a backspace freed. */
+static void vga_echo(const char *line, int len)
+{
+    int column = sizeof PROMPT - 1;
+    for (int i = 0; i < len && column + i < VGA_COLUMNS - 1; i++)
+        VGA[ECHO_ROW * VGA_COLUMNS + column + i] = (uint16_t)(0x0F00 | (uint8_t)line[i]);
+    if (column + len < VGA_COLUMNS) VGA[ECHO_ROW * VGA_COLUMNS + column + len] = 0x0720;
+    vga_cursor(ECHO_ROW, column + len < VGA_COLUMNS - 1 ? column + len : VGA_COLUMNS - 1);
 }
 
 static volatile uint8_t codes[256];
@@ -87,6 +129,7 @@ void kmain(uint32_t magic, uint32_t info)
 
     irq_set_handler(1, kbd_irq);
     irq_unmask(1);
+    vga_start();
     kprintf("ready\n");
 
     char line[128];
@@ -103,12 +146,14 @@ void kmain(uint32_t magic, uint32_t info)
             if (release || extended || make >= (int)sizeof plain) { extended = 0; continue; }
             char ch = shift ? shifted[make] : plain[make];
             if (ch == '\n') { done = 1; break; }
-            if (ch == '\b') { if (len) len--; continue; }
+            if (ch == '\b') { if (len) len--; vga_echo(line, len); continue; }
             if (ch && len < (int)sizeof line - 1) line[len++] = ch;
+            vga_echo(line, len);
         }
         if (!done) wait_for_interrupt();
     }
     line[len] = 0;
+    vga_write(ECHO_ROW + 2, 0, "line done", 0x0A);
     kprintf("line: %s\n", line);
     /* (The scan-code count is not printed: when releases arrive depends on the host's key injection.) */
     if (scancodes == 0) fail("no scan codes");
