@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(make gcc gcc-multilib nasm binutils cpio qemu-system-x86 busybox-static memtest86+ libunicorn2 gdb)
+packages=(make gcc gcc-multilib nasm binutils cpio qemu-system-x86 busybox-static memtest86+ libunicorn2 gdb acpica-tools grub-common tmux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

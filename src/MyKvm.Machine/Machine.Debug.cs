@@ -1,3 +1,5 @@
+using MyKvm.Core;
+using MyKvm.Cpu;
 using MyKvm.Debug;
 using MyKvm.Debug.Monitor;
 
@@ -13,17 +15,28 @@ public sealed partial class Machine
 
     public DebugSession? Debugger => _debug;
 
+    /// <summary>The vCPU the run loop drives: the debugger's stepping adapter when it wraps the backend.</summary>
+    private IVcpu RunTarget => _debug?.Vcpu ?? Vcpu;
+
     private void AttachDebugger()
     {
         var options = _config.Debug with { SymbolFile = _config.Debug.SymbolFile ?? Boot.SymbolFile };
         try
         {
+            // The software CPU counts instructions exactly, so the debugger's stepping adapter can stop on budgets.
             _debug = DebugSession.Create(options, Vcpu, Ram, Signals, Io, Mmio,
-                reason => End(new MachineResult(0, reason)), _log, ScreenDump);
+                reason => End(new MachineResult(0, reason)), _log, ScreenDump, exactBudget: Vcpu is SoftCpu);
         }
         catch (ArgumentException e)
         {
             throw new ConfigException(e.Message);
+        }
+        if (Vcpu is SoftCpu soft)
+        {
+            var debug = _debug;
+            soft.ExceptionObserver = e => debug.ReportEvent((byte)e.Vector,
+                e.External ? VcpuEventSource.ExternalInterrupt : VcpuEventSource.Exception,
+                e.HasErrorCode ? e.ErrorCode : null, e.Cr2, e.Cs, e.Rip);
         }
         if (_config.MonitorOnStdio)
             new MonitorConsole(_debug.Monitor, Console.In, Console.Out, () => End(new MachineResult(0, "quit from the monitor"))).Start();

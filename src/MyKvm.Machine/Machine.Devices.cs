@@ -1,5 +1,6 @@
 using MyKvm.Boot.X86;
 using MyKvm.Core;
+using MyKvm.Devices.Acpi;
 using MyKvm.Devices.Apic;
 using MyKvm.Devices.Legacy;
 using MyKvm.Devices.Pci;
@@ -53,6 +54,8 @@ public sealed partial class Machine
         Io.Register(0xF4, 4, new DebugExitDevice(this));
         Io.Register(0xE9, 1, new BochsConsole(_serial.Write));
         Io.Register(PostCodePort.Port, 1, new PostCodePort());
+        // ACPI PM1a event/control and the PM timer (0x600–0x60B), SCI on ISA IRQ 9 as the FADT says.
+        Io.Register(AcpiPm.DefaultBase, AcpiPm.PortCount, new AcpiPm(_irqs.IsaIrq(9), Timers, this));
 
         _vga = new VgaDevice(Ram, Clock);
         _vga.RegisterOn(Io);
@@ -90,6 +93,8 @@ public sealed partial class Machine
     {
         // MP tables (MP spec 1.4): xv6 and other SMP-aware kernels find the I/O APIC through them.
         MpTables.Write(Ram, new MpTableOptions { IoApicId = _irqs!.IoApic!.Id });
+        // ACPI tables (RSDP at 0xF0000, inside the reserved BIOS area): Linux's poweroff and PCI scan use them.
+        AcpiTables.Write(Ram, new AcpiOptions { IoApicId = _irqs.IoApic.Id });
     }
 
     private void DisposeDevices()

@@ -159,7 +159,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                 : Math.Clamp(Timers.NextDeadline - Clock.NowNs, 1, 10_000_000); // KVM: nanoseconds of wall time
             _debug?.BeforeRun();
             if (_requestedEnd is { } end3) return end3;
-            var exit = Vcpu.Run(budget);
+            var exit = RunTarget.Run(budget);
             _serial.Flush();
             RefreshDisplay();
             if (_debug?.AfterRun(exit) == true) continue;
@@ -177,7 +177,7 @@ public sealed partial class Machine : IDisposable, IMachineControl
                     break;
                 case VcpuExitReason.TripleFault:
                     return new MachineResult(ExitTripleFault, _debug is { } d
-                        ? $"triple fault: the CPU shut down.\n{d.ExplainTripleFault().TrimEnd()}"
+                        ? $"triple fault: the CPU shut down.\n{d.ExplainTripleFault(exit.Detail).TrimEnd()}"
                         : $"triple fault: the CPU shut down. {exit.Detail}", exit.Reason);
                 case VcpuExitReason.Unimplemented:
                     return new MachineResult(ExitUnsupported, $"the guest ran something mykvm does not implement: {exit.Detail}", exit.Reason);
