@@ -4,8 +4,10 @@ namespace MyKvm.Boot.Bios;
 
 /// <summary>
 /// A BIOS image (SeaBIOS's bios.bin, bios-256k.bin, …) as read from a file. It is mapped so that it ends at 4 GiB,
-/// and its last 128 KiB (or all of it, if smaller) also appear at 0xE0000–0xFFFFF below 1 MiB, where real-mode code
-/// runs it.
+/// and its last 256 KiB (or all of it, if smaller) also appear below 1 MiB, ending at 0xFFFFF — the shadow RAM
+/// (0xC0000–0xFFFFF) the 440FX's PAM registers control. That is what the BIOS's own shadowing would put there:
+/// SeaBIOS copies [code start, 1 MiB) from the same offsets below 4 GiB, and its 256 KiB build starts its code
+/// below 0xE0000.
 /// </summary>
 public sealed class BiosImage
 {
@@ -13,8 +15,8 @@ public sealed class BiosImage
     public const int Granularity = 64 << 10;
     /// <summary>Up to 16 MiB: the image must end above the I/O APIC (0xFEC00000) and local APIC (0xFEE00000) windows.</summary>
     public const int MaxSize = 16 << 20;
-    /// <summary>How much of the image's end is visible below 1 MiB.</summary>
-    public const int LowAliasMaxSize = 128 << 10;
+    /// <summary>How much of the image's end is copied below 1 MiB: the PAM-controlled 0xC0000–0xFFFFF.</summary>
+    public const int LowAliasMaxSize = 256 << 10;
 
     private BiosImage(string name, byte[] bytes)
     {
@@ -33,7 +35,7 @@ public sealed class BiosImage
     /// <summary>Size of the copy below 1 MiB.</summary>
     public int LowAliasSize => Math.Min(Size, LowAliasMaxSize);
 
-    /// <summary>Where the copy below 1 MiB starts (0xE0000 for a 128 KiB or larger image).</summary>
+    /// <summary>Where the copy below 1 MiB starts (0xE0000 for a 128 KiB image, 0xC0000 for 256 KiB or more).</summary>
     public ulong LowAliasBase => PcMemoryLayout.HighMemoryStart - (ulong)LowAliasSize;
 
     public static BiosImage Load(string path) => FromBytes(BootFiles.ReadAll(path, "BIOS"), path);

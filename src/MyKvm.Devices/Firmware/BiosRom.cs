@@ -9,7 +9,7 @@ namespace MyKvm.Devices.Firmware;
 /// 0xFFFFFFF0, SDM Vol. 3A §9.1.4), read-only. Writes are dropped and counted, as a flash part in read mode would.
 /// The bytes live in page-aligned host memory (<see cref="HostPointer"/>) so a backend that cannot execute from MMIO
 /// (KVM) can map them as a read-only memory slot instead of going through <see cref="IMmioDevice"/>.
-/// The low alias at 0xE0000–0xFFFFF is not this device: it is RAM the BIOS image is copied into at reset
+/// The copy below 1 MiB (0xC0000/0xE0000–0xFFFFF) is not this device: it is RAM the BIOS image is copied into at reset
 /// (<c>MyKvm.Boot.Bios.BiosBoot</c>).
 /// </summary>
 public sealed unsafe class BiosRom : IMmioDevice, IDisposable

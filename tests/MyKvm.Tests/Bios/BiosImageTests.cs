@@ -52,7 +52,8 @@ public sealed class BiosImageTests : IDisposable
     [Theory]
     [InlineData(64 << 10, 0xF0000UL)]
     [InlineData(128 << 10, 0xE0000UL)]
-    [InlineData(256 << 10, 0xE0000UL)]
+    [InlineData(256 << 10, 0xC0000UL)]
+    [InlineData(1 << 20, 0xC0000UL)]
     public void TheImagesEndIsCopiedBelow1MiB(int size, ulong aliasBase)
     {
         using var ram = new GuestRam(2 << 20);
