@@ -29,9 +29,9 @@ internal sealed record BiosMachineOptions
 /// A PC that boots through a BIOS image, assembled the way the machine should be for <c>--bios</c> (this is the
 /// wiring the lead's <c>Machine</c> is told to copy; see Devices/Firmware/README.md): the same devices as
 /// <c>Machine.AttachDevices</c>, plus the host bridge prepared for firmware, fw_cfg, the flash at 4 GiB and the
-/// BIOS copied below 1 MiB; the vCPU starts in the reset state. Any <see cref="IVcpu"/> can run it: Unicorn now,
-/// the software CPU once it has real mode (one line in the tests). The run loop is <c>Machine.RunLoop</c>'s, on the
-/// virtual clock.
+/// BIOS copied below 1 MiB; the vCPU starts in the reset state. Any <see cref="IVcpu"/> can run it: the software CPU
+/// (<see cref="CreateSoftCpu"/>) or Unicorn as a reference (<see cref="CreateUnicorn"/>). The run loop is
+/// <c>Machine.RunLoop</c>'s, on the virtual clock.
 /// </summary>
 internal sealed class BiosTestMachine : IDisposable, IMachineControl
 {

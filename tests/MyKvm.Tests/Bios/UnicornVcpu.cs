@@ -5,18 +5,19 @@ using MyKvm.Core;
 namespace MyKvm.Tests.Bios;
 
 /// <summary>
-/// An <see cref="IVcpu"/> on the Unicorn CPU emulator (libunicorn2, a Debian package), for firmware that needs real
-/// mode before mykvm's software CPU has it. Guest RAM, the BIOS flash (read-only) and MMIO windows are mapped into
-/// Unicorn; IN/OUT go to the machine's <see cref="IoBus"/>, MMIO windows to its <see cref="MmioBus"/>. Unicorn has no
-/// interrupt pins, so this class plays the INTR/INTA part: between instruction slices it takes the vector from
-/// <see cref="CpuSignals.Controller"/> and delivers it through the real-mode IVT (SDM Vol. 3A §20.1.4). Protected-mode
-/// delivery is not modelled (SeaBIOS runs its 32-bit code with interrupts off); an interrupt due there ends the run
-/// with <see cref="VcpuExitReason.Unimplemented"/>.
-/// <para>Limits, all of Unicorn 2.0.1: RDTSC cannot be hooked, so CPUID (answered here, like the software CPU's, see
-/// <see cref="Cpuid"/>) does not report a TSC and SeaBIOS times with the PIT — deterministic on the virtual clock. The
-/// hidden CS base cannot be set, so the reset state (CS base 0xFFFF0000) is entered at the same bytes' real-mode
-/// alias (CS base 0xF0000), after checking that the bytes match. Instructions are counted per slice, so an early stop
-/// (HLT, the debug-exit port) counts the whole slice.</para>
+/// An <see cref="IVcpu"/> on the Unicorn CPU emulator (libunicorn2, a Debian package): an independent reference CPU
+/// for firmware boots, next to mykvm's software CPU. Guest RAM, the BIOS flash (read-only) and MMIO windows are
+/// mapped into Unicorn; IN/OUT go to the machine's <see cref="IoBus"/>, MMIO windows to its <see cref="MmioBus"/>.
+/// Unicorn has no interrupt pins, so this class plays INTR/INTA: at a block boundary in real mode it takes the vector
+/// from <see cref="CpuSignals.Controller"/> and delivers it through the IVT (SDM Vol. 3A §20.1.4); INT n and CPU
+/// exceptions, which Unicorn hands to a hook instead of delivering, go the same way.
+/// <para>Limits, all from Unicorn 2.0.1 (see <see cref="Run"/>): emulation can only be resumed in real mode, so
+/// protected-mode code runs until it returns to real mode (SeaBIOS's 32-bit code does, with interrupts off) or ends
+/// the run; external interrupts are not delivered in protected mode. RDTSC cannot be hooked, so CPUID (answered here
+/// like the software CPU's, see <see cref="Cpuid"/>) does not report a TSC and SeaBIOS times with the PIT —
+/// deterministic on the virtual clock. The hidden CS base cannot be set, so the reset state (CS base 0xFFFF0000) is
+/// entered at the same bytes' real-mode alias (CS base 0xF0000), after checking that the bytes match. Instructions
+/// are estimated from block sizes (one per 3 bytes).</para>
 /// </summary>
 internal sealed unsafe partial class UnicornVcpu : IVcpu
 {
@@ -50,7 +51,6 @@ internal sealed unsafe partial class UnicornVcpu : IVcpu
 
     /// <summary>True when libunicorn can be loaded.</summary>
     public static bool Available => NativeLibrary.TryLoad(Lib, out _);
-
 
     private readonly VcpuContext _ctx;
     private readonly TimerQueue? _timers;
