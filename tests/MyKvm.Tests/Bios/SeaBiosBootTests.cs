@@ -50,11 +50,13 @@ public class SeaBiosBootTests(ITestOutputHelper output)
     private static string Verdicts(string serial) =>
         string.Join('\n', StripAnsi(serial).Split('\n').Where(l => l.StartsWith("bios:", StringComparison.Ordinal))) + "\n";
 
-    private BiosTestMachine Boot(Func<BiosTestMachine, IVcpu> cpu, bool disk = true, string? vgaBios = null, bool dma = true, string bios = SeaBios)
+    private BiosTestMachine Boot(Func<BiosTestMachine, IVcpu> cpu, bool disk = true, string? vgaBios = null, bool dma = true,
+        string bios = SeaBios, int memoryMiB = 128)
     {
         var m = new BiosTestMachine(new BiosMachineOptions
         {
             BiosPath = bios,
+            MemoryMiB = memoryMiB,
             DiskPath = disk ? TestEnvironment.Guest("bios-boot.img") : null,
             VgaBiosPath = vgaBios,
             FwCfgDma = dma,
@@ -140,6 +142,30 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         Report(m, sw);
         AssertBootedLikeQemu(m);
         Assert.True(((UnicornVcpu)m.Vcpu).InterruptsDelivered > 100, "IRQ 0 and INT n went through the real-mode IVT");
+    }
+
+    /// <summary>4 GiB: fw_cfg's etc/e820 has RAM below the 3 GiB hole and from 4 GiB; INT 15h E820 as QEMU -m 4096 reports it.</summary>
+    [Fact]
+    public void RamAboveTheHoleReachesTheE820Map()
+    {
+        if (!HaveSeaBios) return;
+        using var m = Boot(BiosTestMachine.CreateSoftCpu, memoryMiB: 4096);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        m.Run(200_000_000);
+        Report(m, sw);
+        Assert.Equal(1, m.ExitStatus);
+        string verdicts = Verdicts(m.Serial);
+        Assert.Contains("""
+            bios: int15/e801 ax=3c00 bx=bf00 cx=3c00 dx=bf00
+            bios: e820 0: 0000000000000000 000000000009fc00 type 1
+            bios: e820 1: 000000000009fc00 0000000000000400 type 2
+            bios: e820 2: 00000000000f0000 0000000000010000 type 2
+            bios: e820 3: 0000000000100000 00000000bff00000 type 1
+            bios: e820 4: 00000000fffc0000 0000000000040000 type 2
+            bios: e820 5: 0000000100000000 0000000040000000 type 1
+            bios: int15/2402 a20 state 01
+            """, verdicts);
+        Assert.EndsWith("bios: all checks passed\n", verdicts);
     }
 
     [Fact]
