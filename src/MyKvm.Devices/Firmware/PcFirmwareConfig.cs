@@ -28,6 +28,15 @@ public sealed record FirmwareConfigOptions
     public string VgaBiosName { get; init; } = "vgabios-isavga.bin";
 
     /// <summary>
+    /// Other option ROMs, offered as <c>genroms/NAME</c> (QEMU's <c>-option-rom</c>): SeaBIOS copies each into the
+    /// 0xC0000–0xEFFFF area after the VGA BIOS, checks its signature and checksum, and calls its init entry.
+    /// </summary>
+    public IReadOnlyList<(string Name, byte[] Image)> OptionRoms { get; init; } = [];
+
+    /// <summary><c>etc/boot-menu-wait</c>: how long the boot menu prompt waits, in milliseconds (with <see cref="BootMenu"/>).</summary>
+    public ushort? BootMenuWaitMs { get; init; }
+
+    /// <summary>
     /// <c>etc/boot-fail-wait</c> in milliseconds: how long SeaBIOS waits before rebooting when nothing boots;
     /// -1 (QEMU's default) means print "No bootable device." and wait forever.
     /// </summary>
@@ -42,7 +51,7 @@ public sealed record FirmwareConfigOptions
 
 /// <summary>
 /// The fw_cfg contents a QEMU PC gives SeaBIOS, for this machine: signature and features, RAM size, CPU count,
-/// boot menu off, IRQ 0 routed to I/O APIC pin 2, and the RAM map as <c>etc/e820</c> (QEMU's layout: RAM from 0 to
+/// boot menu off, IRQ 0 routed to I/O APIC pin 2, option ROMs (<c>vgaroms/</c>, <c>genroms/</c>), and the RAM map as <c>etc/e820</c> (QEMU's layout: RAM from 0 to
 /// the low-RAM end and from 4 GiB; SeaBIOS reserves its own areas — EBDA, 0xF0000, its high tables, the flash — and
 /// hands the result to the OS through INT 15h E820).
 /// </summary>
@@ -79,6 +88,14 @@ public static class PcFirmwareConfig
         }
         if (options.VgaBios is { } vga)
             fw.AddFile("vgaroms/" + options.VgaBiosName, vga);
+        foreach (var (name, image) in options.OptionRoms)
+            fw.AddFile("genroms/" + name, image);
+        if (options.BootMenuWaitMs is { } wait)
+        {
+            var w = new byte[2];
+            BinaryPrimitives.WriteUInt16LittleEndian(w, wait);
+            fw.AddFile("etc/boot-menu-wait", w);
+        }
         if (options.BootOrder is { Count: > 0 } order)
             fw.AddFile("bootorder", Encoding.ASCII.GetBytes(string.Join('\n', order) + "\0"));
         return fw;

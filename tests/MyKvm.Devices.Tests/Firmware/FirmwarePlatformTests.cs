@@ -60,8 +60,13 @@ public class FirmwarePlatformTests
             BootOrder = ["/pci@i0cf8/*@1,1/drive@0/disk@0", "HALT"],
             Cpus = 2,
             BootMenu = true,
+            BootMenuWaitMs = 1500,
+            OptionRoms = [("pxe.rom", [0x55, 0xAA, 2]), ("a.rom", [0x55, 0xAA, 3])],
             Dma = false,
         });
+        Assert.Equal(new byte[] { 0x55, 0xAA, 2 }, fw.ReadFile("genroms/pxe.rom"));
+        Assert.Equal(new byte[] { 0x55, 0xAA, 3 }, fw.ReadFile("genroms/a.rom"));
+        Assert.Equal(new byte[] { 0xDC, 0x05 }, fw.ReadFile("etc/boot-menu-wait"));
         Assert.Equal(new byte[] { 0xF8, 0x03 }, fw.ReadFile("etc/sercon-port"));
         Assert.Equal(new byte[] { 0x55, 0xAA, 1 }, fw.ReadFile("vgaroms/vgabios-isavga.bin"));
         Assert.Equal("/pci@i0cf8/*@1,1/drive@0/disk@0\nHALT\0", Encoding.ASCII.GetString(fw.ReadFile("bootorder")!));

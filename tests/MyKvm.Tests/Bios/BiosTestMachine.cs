@@ -15,6 +15,8 @@ internal sealed record BiosMachineOptions
 {
     public required string BiosPath { get; init; }
     public string? VgaBiosPath { get; init; }
+    /// <summary>Option ROM files offered as genroms/NAME (QEMU's -option-rom).</summary>
+    public IReadOnlyList<string> OptionRomPaths { get; init; } = [];
     /// <summary>Raw disk image on the primary master, opened read-only under a copy-on-write overlay.</summary>
     public string? DiskPath { get; init; }
     public int MemoryMiB { get; init; } = 128;
@@ -105,6 +107,7 @@ internal sealed class BiosTestMachine : IDisposable, IMachineControl
             {
                 SerialConsolePort = options.SerialConsole ? (ushort)0x3F8 : null,
                 VgaBios = options.VgaBiosPath is { } vga ? BiosBoot.LoadOptionRom(vga) : null,
+                OptionRoms = [.. options.OptionRomPaths.Select(p => (Path.GetFileName(p), BiosBoot.LoadOptionRom(p)))],
                 Dma = options.FwCfgDma,
             });
             FwCfg.RegisterOn(Io);

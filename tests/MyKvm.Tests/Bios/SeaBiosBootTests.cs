@@ -51,11 +51,12 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         string.Join('\n', StripAnsi(serial).Split('\n').Where(l => l.StartsWith("bios:", StringComparison.Ordinal))) + "\n";
 
     private BiosTestMachine Boot(Func<BiosTestMachine, IVcpu> cpu, bool disk = true, string? vgaBios = null, bool dma = true,
-        string bios = SeaBios, int memoryMiB = 128)
+        string bios = SeaBios, int memoryMiB = 128, IReadOnlyList<string>? optionRoms = null)
     {
         var m = new BiosTestMachine(new BiosMachineOptions
         {
             BiosPath = bios,
+            OptionRomPaths = optionRoms ?? [],
             MemoryMiB = memoryMiB,
             DiskPath = disk ? TestEnvironment.Guest("bios-boot.img") : null,
             VgaBiosPath = vgaBios,
@@ -80,9 +81,11 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         "-nodefaults", "-no-acpi", "-m", "128", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
         "-bios", SeaBios, "-snapshot", "-drive", $"file={disk},format=raw,if=ide",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        // No kvmvapic.bin option ROM (QEMU's TCG APIC adds it; we have nothing like it): option ROMs land at the same addresses.
+        "-global", "apic-common.vapic=off",
     ];
 
-    private static string? QemuSerial(string disk)
+    private static string? QemuSerial(string disk, params string[] extra)
     {
         if (!TestEnvironment.HasCommand("qemu-system-i386")) return null;
         // QEMU turns SeaBIOS's serial console on only with -nographic; pass the same fw_cfg file we do instead.
@@ -90,7 +93,7 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         File.WriteAllBytes(sercon, [0xF8, 0x03]);
         try
         {
-            var r = TestEnvironment.Run("qemu-system-i386", [.. QemuArgs(disk), "-fw_cfg", $"name=etc/sercon-port,file={sercon}"],
+            var r = TestEnvironment.Run("qemu-system-i386", [.. QemuArgs(disk), "-fw_cfg", $"name=etc/sercon-port,file={sercon}", .. extra],
                 timeout: TimeSpan.FromSeconds(60));
             Assert.Equal(1, r.ExitCode);
             return r.Stdout;
@@ -203,6 +206,24 @@ public class SeaBiosBootTests(ITestOutputHelper output)
         Assert.Contains("\nbios: all checks passed\nbios-boot: end\n", screen);
         // The serial console mirrors the same text.
         Assert.Equal(ExpectedVerdicts + "\n", Verdicts(m.Serial));
+    }
+
+    /// <summary>guests/bios-optrom as genroms/: SeaBIOS runs its init during POST, at the address QEMU -option-rom gives it.</summary>
+    [Fact]
+    public void OptionRomInitRunsDuringPost()
+    {
+        if (!HaveSeaBios) return;
+        string rom = TestEnvironment.Guest("bios-optrom.rom");
+        using var m = Boot(BiosTestMachine.CreateSoftCpu, optionRoms: [rom]);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        m.Run(200_000_000);
+        Report(m, sw);
+        Assert.Equal(1, m.ExitStatus);
+        const string line = "bios-optrom: option ROM init called at c000:0003\n";
+        Assert.Contains("SeaBIOS (version 1.16.2-debian-1.16.2-1)\n" + line + "Booting from Hard Disk...\n", StripAnsi(m.Serial));
+        Assert.Equal(ExpectedVerdicts + "\n", Verdicts(m.Serial));
+        if (QemuSerial(TestEnvironment.Guest("bios-boot.img"), "-option-rom", rom) is { } qemu)
+            Assert.Contains(line, StripAnsi(qemu));
     }
 
     [Fact]
