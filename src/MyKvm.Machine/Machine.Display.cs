@@ -192,7 +192,8 @@ internal sealed class SerialText
         switch (_escape)
         {
             case EscapeState.Esc:
-                _escape = c switch { '[' => EscapeState.Csi, ']' => EscapeState.Osc, _ => EscapeState.None };
+                // ECMA-35/48: ESC, intermediate bytes 0x20–0x2F (as in ESC ( B), then one final byte.
+                _escape = c switch { '[' => EscapeState.Csi, ']' => EscapeState.Osc, >= ' ' and <= '/' => EscapeState.Esc, _ => EscapeState.None };
                 return;
             case EscapeState.Csi:
                 // ECMA-48 §5.4: parameter and intermediate bytes, then one final byte in 0x40–0x7E.
@@ -352,6 +353,11 @@ internal sealed class TerminalPicture(int columns, int rows)
     /// <summary>The serial pane under the status line in the screen view: first row and row count (0: none).</summary>
     public int PaneTop { get; set; }
     public int PaneRows { get; set; }
+
+    /// <summary>Same size, cells and cursor: nothing to send to the terminal.</summary>
+    public bool SameAs(TerminalPicture? other) =>
+        other is not null && other.Columns == Columns && other.Rows == Rows && other.CursorRow == CursorRow
+        && other.CursorColumn == CursorColumn && other.CursorVisible == CursorVisible && other.Cells.AsSpan().SequenceEqual(Cells);
 
     public TermCell this[int row, int column]
     {
@@ -658,6 +664,7 @@ internal sealed partial class TerminalConsole
                 if (!Start()) return;
                 _shown = null;
             }
+            else if (picture.SameAs(_shown)) return;
             Write(ConsoleLayout.Diff(picture, _shown), picture);
         }
     }
